@@ -1,0 +1,38 @@
+# sf_platform: `make demo` and `make test` are the two commands; see README.md.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat setup.py constraints.txt | md5sum | cut -c1-12)
+
+.PHONY: install demo test ui bench stack-up stack-down lint
+
+$(STAMP): setup.py constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/sf-platform demo
+
+test: install
+	$(BIN)/python -m pytest
+
+ui: install
+	$(BIN)/sf-platform ui
+
+bench: install
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	@set -e; for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script; done
+
+stack-up: install
+	$(BIN)/sf-platform stack up
+
+stack-down: install
+	$(BIN)/sf-platform stack down
+
+lint: install
+	$(BIN)/ruff check sf_platform sf_platform_tests bench

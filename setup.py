@@ -1,0 +1,44 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="sf_platform",
+    version="0.1.0",
+    description="S3 -> Glue catalog -> MySQL / Snowflake data platform on Dagster",
+    packages=find_packages(exclude=["sf_platform_tests", "sf_platform_tests.*"]),
+    package_data={"sf_platform": ["py.typed"]},
+    python_requires=">=3.11",
+    install_requires=[
+        "dagster>=1.13",
+        "dagster-webserver>=1.13",
+        "dagster-graphql>=1.13",
+        "dagster-aws>=0.29",
+        "dagster-snowflake>=0.29",
+        "dagster-pandas>=0.29",
+        "pandas>=2.2",
+        "pyarrow>=18",
+        "fastavro>=1.9",
+        "pymysql>=1.1",
+        "boto3>=1.35",
+        "pyyaml>=6",
+        "python-dotenv>=1.0",
+        "charset-normalizer>=3.3",
+        "snowflake-connector-python>=3.12",
+        # The embedded local stack is part of the product (`sf-platform stack up`), not only of tests.
+        "moto[server]>=5.0",
+        "fakesnow[server]>=0.12",
+    ],
+    extras_require={
+        "dev": [
+            "pytest>=8",
+            "hypothesis>=6.100",
+            "ruff>=0.6",
+        ],
+        "bench": [
+            "tpchgen-cli>=1.0",
+            "dlt[sqlalchemy]>=1.0",
+            "sqlalchemy>=2.0",
+            "psutil>=5.9",
+        ],
+    },
+    entry_points={"console_scripts": ["sf-platform=sf_platform.cli:main"]},
+)

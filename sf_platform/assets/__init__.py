@@ -1,0 +1,1 @@
+"""Dagster assets built from the table registry: thin wiring over the hops in ``sf_platform.hops``."""

@@ -1,0 +1,62 @@
+"""Catalog assets: one ``glue/<db>/<table>`` asset per registered table (crawl hop)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from sf_platform.assets.landing import s3_key
+from sf_platform.assets.metadata import table_metadata
+from sf_platform.core.catalog import column_schema
+from sf_platform.core.registry import Registry, TableConfig
+from sf_platform.hops.crawl import crawl_table
+from sf_platform.resources.aws import GlueCatalog, LandingBucket
+
+
+def glue_key(database: str, table: str) -> dg.AssetKey:
+    return dg.AssetKey(["glue", database, table])
+
+
+def build_crawl_assets(registry: Registry, glue_database: str) -> list[dg.AssetsDefinition]:
+    return [_crawl_asset(table, config, glue_database) for table, config in registry.tables.items()]
+
+
+def _crawl_asset(table: str, config: TableConfig, glue_database: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=glue_key(glue_database, table),
+        deps=[s3_key(table)],
+        kinds={"glue"},
+        group_name="catalog",
+        description=f"Glue Data Catalog entry of {table}: dialect, encoding, header, types over all rows.",
+    )
+    def crawl(context: dg.AssetExecutionContext, landing: LandingBucket, glue: GlueCatalog) -> dg.MaterializeResult:
+        report = crawl_table(landing, glue, table, config)
+        for key, problems in report.problems.items():
+            context.log.warning(f"{key}: {'; '.join(problems)}")
+        fmt = report.format
+        explained = "\n".join(
+            ["| column | type | why |", "|---|---|---|"]
+            + [f"| {c.name} | {c.type} | {c.reason.replace('|', '/')} |" for c in report.columns]
+        )
+        metadata = table_metadata(
+            f"{glue.database}.{table}", report.rows, column_schema(report.columns)
+        ) | {
+            "action": report.action,
+            "files": report.files,
+            "bytes": report.bytes,
+            "bad_rows": report.bad_rows,
+            "encoding": fmt.encoding if fmt else "",
+            "delimiter": repr(fmt.delimiter) if fmt else "",
+            "quoted": bool(fmt and fmt.quoted),
+            "compression": fmt.compression if fmt else "",
+            "header": report.header_reason,
+            "partition_keys": list(report.partition_keys),
+            "partitions_added": report.partitions_added,
+            "schema_diff": dg.MetadataValue.json(report.diff.as_dict()),
+            "notes": dg.MetadataValue.json(report.notes),
+            "file_problems": dg.MetadataValue.json(report.problems),
+            "columns_explained": dg.MetadataValue.md(explained),
+            "location": report.location,
+        }
+        return dg.MaterializeResult(metadata=metadata)
+
+    return crawl

@@ -1,0 +1,73 @@
+"""Landing assets: the bucket root and one ``s3/<table>`` asset per registered table (organize hop)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from sf_platform.core.naming import is_data_key
+from sf_platform.core.registry import Registry
+from sf_platform.hops.organize import organize
+from sf_platform.resources.aws import LandingBucket
+
+LANDING_KEY = dg.AssetKey("landing")
+
+
+def s3_key(table: str) -> dg.AssetKey:
+    return dg.AssetKey(["s3", table])
+
+
+def landing_spec() -> dg.AssetSpec:
+    return dg.AssetSpec(
+        LANDING_KEY,
+        description="Loose files at the landing bucket root (TABLE_NAME_YYYYMMDDHHMM.csv), written by exports.",
+        kinds={"s3"},
+        group_name="landing",
+    )
+
+
+def build_organize_asset(registry: Registry) -> dg.AssetsDefinition:
+    specs = [
+        dg.AssetSpec(
+            s3_key(table),
+            deps=[LANDING_KEY],
+            description=config.description or f"Files of {table} under s3://<landing bucket>/{table}/",
+            kinds={"s3"},
+            group_name="s3",
+            skippable=True,
+        )
+        for table, config in registry.tables.items()
+    ]
+
+    @dg.multi_asset(name="organize_landing", specs=specs, can_subset=True)
+    def organize_landing(context: dg.AssetExecutionContext, landing: LandingBucket):
+        """Move loose root files into their table prefixes, then report each selected table's files."""
+        landing.ensure_bucket()
+        report = organize(landing, registry.landing.loose_file_pattern)
+        for key, reason in report.left_in_place.items():
+            context.log.warning(f"left in place: {key}: {reason}")
+        for key, error in report.failed.items():
+            context.log.error(f"not moved (source kept): {key}: {error}")
+        unregistered = sorted(report.tables() - set(registry.tables))
+        if unregistered:
+            context.log.warning(
+                f"files moved for tables not in {registry.source}: {unregistered}; "
+                "run `sf-platform discover` to propose registry entries"
+            )
+        for asset_key in context.selected_asset_keys:
+            table = asset_key.path[-1]
+            objects = [o for o in landing.list_objects(f"{table}/") if is_data_key(o["Key"])]
+            yield dg.MaterializeResult(
+                asset_key=asset_key,
+                metadata={
+                    "dagster/table_name": landing.uri(f"{table}/"),
+                    "files": len(objects),
+                    "bytes": sum(int(o["Size"]) for o in objects),
+                    "files_moved_this_run": len(report.moved.get(table, [])),
+                    "bytes_moved_this_run": report.bytes_moved.get(table, 0),
+                    "interrupted_moves_finished": len(report.finished),
+                    "left_in_place": dg.MetadataValue.json(report.left_in_place),
+                    "move_failures": dg.MetadataValue.json(report.failed),
+                },
+            )
+
+    return organize_landing

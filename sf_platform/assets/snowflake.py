@@ -1,0 +1,66 @@
+"""Snowflake assets: one ``snowflake/<db>/<schema>/<table>`` asset per table that targets Snowflake."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_snowflake import SnowflakeResource
+
+from sf_platform.assets.catalog import glue_key
+from sf_platform.assets.metadata import table_metadata, throughput
+from sf_platform.core.registry import Registry, TableConfig
+from sf_platform.hops.snowflake_load import load_table
+from sf_platform.resources.aws import GlueCatalog, LandingBucket
+
+
+def snowflake_key(database: str, schema: str, table: str) -> dg.AssetKey:
+    return dg.AssetKey(["snowflake", database, schema, table])
+
+
+def build_snowflake_assets(
+    registry: Registry, glue_database: str, database: str, schema: str
+) -> list[dg.AssetsDefinition]:
+    return [
+        _load_asset(table, config, glue_database, database, schema)
+        for table, config in registry.tables.items()
+        if "snowflake" in config.targets
+    ]
+
+
+def _load_asset(table: str, config: TableConfig, glue_database: str, database: str, schema: str):
+    @dg.asset(
+        key=snowflake_key(database, schema, table),
+        deps=[glue_key(glue_database, table)],
+        kinds={"snowflake"},
+        group_name="snowflake",
+        description=f"Snowflake table of {table}: staged Parquet parts loaded with COPY INTO.",
+    )
+    def load(
+        context: dg.AssetExecutionContext,
+        landing: LandingBucket,
+        glue: GlueCatalog,
+        snowflake: SnowflakeResource,
+    ) -> dg.MaterializeResult:
+        with snowflake.get_connection() as conn:
+            report = load_table(landing, glue, conn, database, schema, table, config, run_id=context.run_id)
+        if report.rows_quarantined:
+            context.log.warning(f"{report.rows_quarantined} rows quarantined: {report.quarantine_keys}")
+        columns = [(c.name.upper(), c.snowflake_type, "") for c in report.columns]
+        return dg.MaterializeResult(
+            metadata=table_metadata(report.qualified_name, report.rows_in_table, columns)
+            | {
+                "rows_loaded": report.rows_loaded,
+                "rows_quarantined": report.rows_quarantined,
+                "quarantine_keys": dg.MetadataValue.json(report.quarantine_keys),
+                "files_loaded": len(report.files_loaded),
+                "files_skipped": report.files_skipped,
+                "files_removed": len(report.files_removed),
+                "parts_staged": report.parts_staged,
+                "bytes_loaded": report.bytes_loaded,
+                "seconds": round(report.seconds, 3),
+                "rows_per_second": throughput(report.rows_loaded, report.seconds),
+                "schema_changes": dg.MetadataValue.json(report.schema_changes),
+                "ignored_columns": dg.MetadataValue.json(report.ignored_columns),
+            }
+        )
+
+    return load

@@ -1,0 +1,172 @@
+"""The ``sf-platform`` command: the local stack, seeding, materializing, the demo, discovery, the UI."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sf_platform import settings
+from sf_platform.settings import REPO_ROOT, Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sf-platform", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    stack = sub.add_parser("stack", help="the embedded local stack (moto, fakesnow, MySQL)")
+    stack.add_argument("action", choices=["up", "down", "status"])
+
+    sub.add_parser("seed", help="upload the demo data set to the landing bucket")
+
+    mat = sub.add_parser("materialize", help="materialize assets against the persistent DAGSTER_HOME")
+    mat.add_argument("--select", default="*", help="asset selection (default: every asset)")
+
+    sub.add_parser("demo", help="stack up, seed, materialize everything, print the summary")
+    sub.add_parser("summary", help="files / catalog / MySQL / Snowflake rows per table")
+    sub.add_parser("discover", help="propose registry entries for table prefixes not in the registry")
+    sub.add_parser("ui", help="stack up, then `dagster dev` on the local stack")
+
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one clear line for users; tracebacks are for `--debug` runs of python -m
+        if os.environ.get("SF_DEBUG"):
+            raise
+        print(f"sf-platform {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _stack(args) -> int:
+    from sf_platform.local import stack
+
+    cfg = Settings.from_env()
+    if args.action == "up":
+        values = stack.up(cfg.state_dir)
+        stack.write_env_file(settings.env_file(), values)
+        for key in ("SF_AWS_ENDPOINT_URL", "SF_MYSQL_HOST", "SF_MYSQL_PORT", "SF_SNOWFLAKE_PORT"):
+            os.environ[key] = values[key]
+        print(f"local stack up; settings written to {settings.env_file()}")
+        _print_status(stack.status(cfg.state_dir))
+    elif args.action == "down":
+        stopped = stack.down(cfg.state_dir)
+        print(f"stopped: {', '.join(stopped) or 'nothing'}")
+    else:
+        _print_status(stack.status(cfg.state_dir))
+    return 0
+
+
+def _print_status(rows: list[dict]) -> None:
+    for row in rows:
+        owner = "started by sf-platform" if row.get("started_by_us") else "existing server"
+        state = "up" if row.get("alive") else "DOWN"
+        print(f"  {row['name']:<9} {row.get('host', '127.0.0.1')}:{row['port']:<6} {state:<5} ({owner})")
+
+
+def _ensure_stack(cfg: Settings) -> None:
+    """For the local deployment, start the stack (idempotent) and load its settings."""
+    if cfg.env != "local":
+        return
+    from sf_platform.local import stack
+
+    values = stack.up(cfg.state_dir)
+    stack.write_env_file(settings.env_file(), values)
+    for key, value in values.items():
+        os.environ.setdefault(key, value)
+    # A running stack's ports win over a stale .env loaded earlier.
+    for key in ("SF_AWS_ENDPOINT_URL", "SF_MYSQL_HOST", "SF_MYSQL_PORT", "SF_SNOWFLAKE_PORT"):
+        os.environ[key] = values[key]
+
+
+def _seed(args) -> int:
+    from sf_platform.runtime import seed_demo
+
+    cfg = Settings.from_env()
+    files = seed_demo(cfg)
+    print(f"seeded {len(files)} files into s3://{cfg.landing_bucket}/")
+    return 0
+
+
+def _dagster_home(cfg: Settings) -> Path:
+    home = cfg.state_dir / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def _materialize(args) -> int:
+    cfg = Settings.from_env()
+    env = {**os.environ, "DAGSTER_HOME": os.environ.get("DAGSTER_HOME") or str(_dagster_home(cfg))}
+    cmd = [
+        sys.executable, "-m", "dagster", "asset", "materialize",
+        "-m", "sf_platform.definitions", "--select", args.select,
+    ]
+    return subprocess.call(cmd, cwd=REPO_ROOT, env=env)
+
+
+def _summary(args) -> int:
+    from sf_platform.runtime import summary_rows
+
+    cfg = Settings.from_env()
+    rows = summary_rows(cfg)
+    header = ("table", "files", "catalog rows", "mysql rows", "snowflake rows")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(v).rjust(w) if i else str(v).ljust(w) for i, (v, w) in enumerate(zip(row, widths))))
+    return 0
+
+
+def _demo(args) -> int:
+    cfg = Settings.from_env()
+    _ensure_stack(cfg)
+    _seed(args)
+    code = _materialize(argparse.Namespace(select="*"))
+    if code != 0:
+        print("sf-platform demo: materialization failed (see the log above)", file=sys.stderr)
+        return code
+    print()
+    _summary(args)
+    print("\nOpen the Dagster UI on this stack with:  make ui   (then http://127.0.0.1:3000)")
+    return 0
+
+
+def _discover(args) -> int:
+    from sf_platform.runtime import discover
+
+    cfg = Settings.from_env()
+    proposal = discover(cfg)
+    if not proposal:
+        print(f"every table prefix in s3://{cfg.landing_bucket}/ is in {cfg.tables_file.name}")
+        return 0
+    print(f"# proposed entries for {cfg.tables_file.name} (review, then paste under `tables:`)")
+    print(proposal)
+    return 0
+
+
+def _ui(args) -> int:
+    cfg = Settings.from_env()
+    _ensure_stack(cfg)
+    env = {**os.environ, "DAGSTER_HOME": os.environ.get("DAGSTER_HOME") or str(_dagster_home(cfg))}
+    host = os.environ.get("SF_UI_HOST", "127.0.0.1")
+    port = os.environ.get("SF_UI_PORT", "3000")
+    cmd = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", host, "-p", port]
+    return subprocess.call(cmd, cwd=REPO_ROOT, env=env)
+
+
+COMMANDS = {
+    "stack": _stack,
+    "seed": _seed,
+    "materialize": _materialize,
+    "demo": _demo,
+    "summary": _summary,
+    "discover": _discover,
+    "ui": _ui,
+}
+
+settings.load_env_file()
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pure logic, no Dagster: naming, inference, the type system, identifiers, catalog entries, DDL, ledger."""

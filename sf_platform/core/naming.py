@@ -1,0 +1,71 @@
+"""S3 key naming: which table a loose landing file belongs to, and what a table prefix's keys mean.
+
+Loose files at the bucket root are named ``<TABLE_NAME>_<YYYYMMDDHHMM>.<ext>``; the table is the whole
+prefix before the timestamp, lower-cased (``PSY_ORD_CLASS_202508291511.csv`` -> ``psy_ord_class``).
+Inside a table prefix, ``key=value/`` folders are hive partitions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from .identifiers import TABLE_NAME
+
+DEFAULT_LOOSE_FILE_PATTERN = r"^(?P<table>[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*?)_(?P<ts>\d{12})\.(?P<ext>csv|tsv|txt)(?:\.gz)?$"
+
+# Keys under a table prefix that are not data: folders, Spark/Hadoop markers, our own bookkeeping.
+_IGNORED_BASENAMES = re.compile(r"^(_SUCCESS|_manifest\.json|\..*|_.*\$folder\$)$")
+
+
+@dataclass(frozen=True)
+class LooseFileMatch:
+    """Where a loose landing object belongs, or why it stays put."""
+
+    key: str
+    table: str | None
+    reason: str
+
+    @property
+    def destination(self) -> str | None:
+        return f"{self.table}/{self.key}" if self.table else None
+
+
+def classify_loose_key(key: str, pattern: str = DEFAULT_LOOSE_FILE_PATTERN) -> LooseFileMatch:
+    """Decide the table of a root-level key, or give the reason it does not match (never guess)."""
+    if "/" in key:
+        return LooseFileMatch(key, None, "not at the bucket root")
+    m = re.match(pattern, key)
+    if not m:
+        return LooseFileMatch(key, None, "name does not match the loose-file pattern")
+    table = m.group("table").lower()
+    if not TABLE_NAME.match(table):
+        return LooseFileMatch(key, None, f"derived table name {table!r} is not a valid table name")
+    return LooseFileMatch(key, table, "matched")
+
+
+def table_of_key(key: str) -> str | None:
+    """The table prefix of an organized key (``member/x.csv`` -> ``member``), None for root keys."""
+    head, sep, _ = key.partition("/")
+    return head if sep and TABLE_NAME.match(head) else None
+
+
+def is_data_key(key: str) -> bool:
+    """True for keys that hold table data (not folder markers, hidden or bookkeeping files)."""
+    if key.endswith("/"):
+        return False
+    basename = key.rsplit("/", 1)[-1]
+    return not _IGNORED_BASENAMES.match(basename)
+
+
+def partition_values(key: str, table_prefix: str) -> dict[str, str]:
+    """Hive partition ``key=value`` folders between the table prefix and the file name, in order."""
+    rest = key[len(table_prefix) :].strip("/")
+    folders = rest.split("/")[:-1]
+    values: dict[str, str] = {}
+    for folder in folders:
+        name, eq, value = folder.partition("=")
+        if eq and name:
+            values[name.lower()] = unquote(value)
+    return values

@@ -1,0 +1,166 @@
+"""The table registry: one YAML file saying which tables exist and how each is treated.
+
+Loaded without any network call (definitions are built from it), validated strictly: an unknown key,
+a bad value or a bad table name fails with the file, the table and the key in the message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from enum import Enum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from . import types as glue_types
+from .identifiers import IdentifierError, validate_table_name
+from .naming import DEFAULT_LOOSE_FILE_PATTERN
+
+
+class RegistryError(ValueError):
+    """The registry file is missing or invalid; the message names the file, table and key."""
+
+
+class UpdateBehavior(str, Enum):
+    LOG = "LOG"
+    UPDATE_IN_DATABASE = "UPDATE_IN_DATABASE"
+    MERGE_NEW_COLUMNS = "MERGE_NEW_COLUMNS"  # add new columns, never change or drop existing ones
+
+
+class DeleteBehavior(str, Enum):
+    LOG = "LOG"
+    DEPRECATE_IN_DATABASE = "DEPRECATE_IN_DATABASE"
+    DELETE_FROM_DATABASE = "DELETE_FROM_DATABASE"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SchemaChangePolicy(_Strict):
+    update_behavior: UpdateBehavior = UpdateBehavior.UPDATE_IN_DATABASE
+    delete_behavior: DeleteBehavior = DeleteBehavior.LOG
+
+
+class MySQLTarget(_Strict):
+    # What to do when the catalog changes a column in a way MySQL cannot widen in place.
+    on_incompatible_change: Literal["fail", "rebuild"] = "fail"
+
+
+class SnowflakeTarget(_Strict):
+    write_mode: Literal["append", "replace", "merge"] = "append"
+    merge_keys: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _merge_needs_keys(self) -> SnowflakeTarget:
+        if self.write_mode == "merge" and not self.merge_keys:
+            raise ValueError("write_mode 'merge' needs merge_keys")
+        return self
+
+
+class TableConfig(_Strict):
+    description: str = ""
+    header: Literal["auto", "present", "absent"] = "auto"
+    columns: tuple[str, ...] = ()  # names for headerless files, in file order
+    force_string: bool | tuple[str, ...] = ()  # true = every column
+    renames: Mapping[str, str] = Field(default_factory=dict)
+    types: Mapping[str, str] = Field(default_factory=dict)
+    schema_change: SchemaChangePolicy = SchemaChangePolicy()
+    targets: tuple[Literal["mysql", "snowflake"], ...] = ("mysql", "snowflake")
+    mysql: MySQLTarget = MySQLTarget()
+    snowflake: SnowflakeTarget = SnowflakeTarget()
+
+    @field_validator("types")
+    @classmethod
+    def _known_types(cls, value: Mapping[str, str]) -> Mapping[str, str]:
+        for column, type_string in value.items():
+            try:
+                glue_types.parse(type_string)
+            except glue_types.UnknownTypeError as exc:
+                raise ValueError(f"column {column!r}: {exc}") from None
+        return value
+
+    def forces_string(self, column: str) -> bool:
+        if self.force_string is True:
+            return True
+        return bool(self.force_string) and column in self.force_string
+
+
+class LandingConfig(_Strict):
+    loose_file_pattern: str = DEFAULT_LOOSE_FILE_PATTERN
+
+    @field_validator("loose_file_pattern")
+    @classmethod
+    def _has_table_group(cls, value: str) -> str:
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        if "table" not in compiled.groupindex:
+            raise ValueError("the pattern needs a named group (?P<table>...)")
+        return value
+
+
+class Registry(_Strict):
+    landing: LandingConfig = LandingConfig()
+    tables: Mapping[str, TableConfig]
+    source: str = "<memory>"
+
+    def table(self, name: str) -> TableConfig:
+        return self.tables[name]
+
+
+def load_registry(path: str | Path) -> Registry:
+    """Read and validate a registry file."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RegistryError(f"{path}: registry file not found (set SF_TABLES_FILE)") from None
+    except yaml.YAMLError as exc:
+        raise RegistryError(f"{path}: not valid YAML: {exc}") from None
+    return parse_registry(raw, source=str(path))
+
+
+def parse_registry(raw: Any, *, source: str = "<memory>") -> Registry:
+    """Validate registry data; ``defaults`` are merged into every table before validation."""
+    if not isinstance(raw, dict):
+        raise RegistryError(f"{source}: the registry must be a mapping with a 'tables' key")
+    unknown = set(raw) - {"landing", "defaults", "tables"}
+    if unknown:
+        raise RegistryError(f"{source}: unknown top-level key(s) {sorted(unknown)}")
+    tables_raw = raw.get("tables")
+    if not isinstance(tables_raw, dict) or not tables_raw:
+        raise RegistryError(f"{source}: 'tables' must map table names to their settings")
+    defaults = raw.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise RegistryError(f"{source}: 'defaults' must be a mapping")
+
+    tables: dict[str, TableConfig] = {}
+    for name, settings in tables_raw.items():
+        try:
+            validate_table_name(name)
+        except IdentifierError as exc:
+            raise RegistryError(f"{source}: {exc}") from None
+        merged = {**defaults, **(settings or {})}
+        try:
+            tables[name] = TableConfig.model_validate(merged)
+        except ValidationError as exc:
+            raise RegistryError(f"{source}: table {name!r}: {_explain(exc)}") from None
+    try:
+        landing = LandingConfig.model_validate(raw.get("landing") or {})
+    except ValidationError as exc:
+        raise RegistryError(f"{source}: landing: {_explain(exc)}") from None
+    return Registry(landing=landing, tables=tables, source=source)
+
+
+def _explain(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(table)"
+        message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        parts.append(f"key {where!r}: {message}")
+    return "; ".join(parts)

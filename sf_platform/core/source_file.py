@@ -1,0 +1,110 @@
+"""Reading one source file for loading: its layout, and its rows as typed Arrow batches.
+
+Both mirrors (MySQL, Snowflake) read files through here, so a file's header is mapped to catalog
+names one way, and rows are validated against the catalog types one way (``conversion``). Streams are
+read once, in bounded memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from .catalog import source_to_catalog_names
+from .conversion import RejectedRow, TargetColumn, type_batch
+from .inference import CsvFormat, detect_format, iter_string_batches
+from .registry import TableConfig
+
+HEAD_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class SourceLayout:
+    """How one file is laid out: its format and, per field, the source and catalog column names."""
+
+    format: CsvFormat
+    source_names: tuple[str, ...]
+    catalog_names: tuple[str, ...]
+
+
+class PrefixedStream(io.RawIOBase):
+    """A binary stream that replays already-read ``head`` bytes, then continues with ``rest``."""
+
+    def __init__(self, head: bytes, rest):
+        self._head = memoryview(head)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def read_head(stream, size: int = HEAD_BYTES) -> bytes:
+    chunks, total = [], 0
+    while total < size:
+        chunk = stream.read(size - total)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
+def read_layout(head: bytes, config: TableConfig) -> SourceLayout:
+    """The layout of a file from its first bytes and the table's registry settings."""
+    fmt, _ = detect_format(head, header=config.header)
+    first_row = _first_row(head, fmt)
+    if fmt.header:
+        source = [name.strip() for name in first_row]
+    else:
+        configured = list(config.columns)
+        source = configured + [f"col_{i}" for i in range(len(configured) + 1, len(first_row) + 1)]
+    return SourceLayout(fmt, tuple(source), tuple(source_to_catalog_names(source, config)))
+
+
+def _first_row(head: bytes, fmt: CsvFormat) -> list[str]:
+    if fmt.compression == "gzip":
+        head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head)
+    text = head.decode(fmt.encoding, errors="replace")
+    return next(csv.reader(io.StringIO(text), delimiter=fmt.delimiter), [])
+
+
+def typed_batches(
+    stream, layout: SourceLayout, columns: Sequence[TargetColumn]
+) -> Iterator[tuple[pa.RecordBatch, list[RejectedRow]]]:
+    """Typed batches of the table's ``columns`` (in that order) plus each batch's rejected rows.
+
+    Columns the file lacks are null; file columns unknown to the catalog are not returned (the caller
+    reports them via ``unknown_columns``).
+    """
+    line = 1
+    for batch in iter_string_batches(stream, layout.format, list(layout.source_names)):
+        renamed = batch.rename_columns(list(layout.catalog_names))
+        present = set(layout.catalog_names)
+        arrays = [
+            renamed.column(c.name) if c.name in present else pa.nulls(renamed.num_rows, pa.string())
+            for c in columns
+        ]
+        strings = pa.RecordBatch.from_arrays(arrays, names=[c.name for c in columns])
+        good, bad = type_batch(strings, columns, line)
+        line += batch.num_rows
+        yield good, bad
+
+
+def unknown_columns(layout: SourceLayout, columns: Sequence[TargetColumn]) -> list[str]:
+    known = {c.name for c in columns}
+    return [n for n in layout.catalog_names if n not in known]

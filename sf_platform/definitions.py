@@ -1,0 +1,29 @@
+"""The Dagster definitions: every asset built from the table registry, with this deployment's resources."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from sf_platform import deployments
+from sf_platform.assets.catalog import build_crawl_assets
+from sf_platform.assets.landing import build_organize_asset, landing_spec
+from sf_platform.assets.mysql import build_mysql_assets
+from sf_platform.assets.snowflake import build_snowflake_assets
+from sf_platform.core.registry import load_registry
+from sf_platform.settings import Settings
+
+
+def build_definitions(cfg: Settings | None = None) -> dg.Definitions:
+    cfg = cfg or Settings.from_env()
+    registry = load_registry(cfg.tables_file)
+    assets = [
+        landing_spec(),
+        build_organize_asset(registry),
+        *build_crawl_assets(registry, cfg.glue_database),
+        *build_mysql_assets(registry, cfg.glue_database, cfg.mysql_database),
+        *build_snowflake_assets(registry, cfg.glue_database, cfg.snowflake_database, cfg.snowflake_schema),
+    ]
+    return dg.Definitions(assets=assets, resources=deployments.resources(cfg))
+
+
+defs = build_definitions()

@@ -1,0 +1,1 @@
+"""One module per hop of the chain: organize, crawl, MySQL mirror, Snowflake load."""

@@ -1,0 +1,1 @@
+"""Embedded local stack (moto, fakesnow, MySQL/MariaDB) for laptops and CI: no docker, no internet."""

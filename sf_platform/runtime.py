@@ -1,0 +1,94 @@
+"""Command-line work outside a Dagster run: seed the demo, summarize every hop, discover new tables.
+
+Resources are the deployment's own (``deployments.resources``), resolved with ``dg.build_resources`` so
+the CLI reads exactly what the assets read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+import yaml
+
+from sf_platform import deployments
+from sf_platform.core import demo_data
+from sf_platform.core.ddl import snowflake_table_ref
+from sf_platform.core.identifiers import quote_mysql
+from sf_platform.core.inference import profile_stream
+from sf_platform.core.naming import is_data_key
+from sf_platform.core.registry import load_registry
+from sf_platform.settings import Settings
+
+
+@contextmanager
+def open_resources(cfg: Settings) -> Iterator:
+    with dg.build_resources(deployments.resources(cfg)) as resources:
+        yield resources
+
+
+def seed_demo(cfg: Settings) -> list[str]:
+    """Upload the demo files to the landing bucket root (idempotent: same bytes, same ETags)."""
+    with open_resources(cfg) as r:
+        r.landing.ensure_bucket()
+        files = demo_data.generate()
+        for f in files:
+            r.landing.put(f.key, f.body)
+        return [f.key for f in files]
+
+
+def summary_rows(cfg: Settings) -> list[tuple]:
+    """Per registered table: files in S3, catalog recordCount, rows in MySQL, rows in Snowflake."""
+    registry = load_registry(cfg.tables_file)
+    rows = []
+    with open_resources(cfg) as r:
+        for table, config in registry.tables.items():
+            files = [o for o in r.landing.list_objects(f"{table}/") if is_data_key(o["Key"])]
+            entry = r.glue.get_table(table)
+            catalog_rows = entry["Parameters"].get("recordCount", "-") if entry else "-"
+            mysql_rows = _mysql_count(r.mysql, table) if "mysql" in config.targets else "n/a"
+            snowflake_rows = _snowflake_count(r.snowflake, cfg, table) if "snowflake" in config.targets else "n/a"
+            rows.append((table, len(files), catalog_rows, mysql_rows, snowflake_rows))
+    return rows
+
+
+def _mysql_count(mysql, table: str):
+    try:
+        return mysql.fetch_all(f"SELECT COUNT(*) FROM {quote_mysql(mysql.database)}.{quote_mysql(table)}")[0][0]
+    except Exception:
+        return "-"
+
+
+def _snowflake_count(snowflake, cfg: Settings, table: str):
+    try:
+        with snowflake.get_connection() as conn:
+            cur = conn.cursor()
+            cur.execute(f"SELECT COUNT(*) FROM {snowflake_table_ref(cfg.snowflake_database, cfg.snowflake_schema, table)}")
+            return cur.fetchone()[0]
+    except Exception:
+        return "-"
+
+
+def discover(cfg: Settings) -> str:
+    """YAML registry entries for table prefixes in the bucket that the registry does not list."""
+    registry = load_registry(cfg.tables_file)
+    proposals = {}
+    with open_resources(cfg) as r:
+        for prefix in r.landing.list_prefixes():
+            if prefix in registry.tables or prefix.startswith("_"):
+                continue
+            keys = [o["Key"] for o in r.landing.list_objects(f"{prefix}/") if is_data_key(o["Key"])]
+            if not keys:
+                continue
+            body = r.landing.open(keys[0])
+            try:
+                profile = profile_stream(body)
+            finally:
+                body.close()
+            entry: dict = {"description": f"discovered under s3://{cfg.landing_bucket}/{prefix}/ ({len(keys)} files)"}
+            if not profile.format.header:
+                entry["header"] = "absent"
+                entry["columns"] = [c.name for c in profile.columns]
+            proposals[prefix] = entry
+    return yaml.safe_dump(proposals, sort_keys=False, allow_unicode=True) if proposals else ""

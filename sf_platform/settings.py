@@ -1,0 +1,93 @@
+"""Deployment settings read from ``SF_*`` environment variables (and a ``.env`` written by the stack).
+
+Only names and switches live here: what the definitions need at load time to build asset keys (which
+databases and schemas exist). Secrets are never read here; resources get them through ``dg.EnvVar``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# name -> (default, description); the README's configuration table mirrors this.
+VARIABLES: dict[str, tuple[str, str]] = {
+    "SF_ENV": ("local", "local (embedded stack) or prod: selects the resource set"),
+    "SF_TABLES_FILE": ("tables.yaml", "path of the table registry (relative to the repo root or absolute)"),
+    "SF_STATE_DIR": (".sf_local", "local stack state: service data, logs, DAGSTER_HOME"),
+    "SF_ENV_FILE": (".env", "where `sf-platform stack up` writes the local settings"),
+    "SF_AWS_REGION": ("us-east-1", "AWS region of the bucket and the Glue catalog"),
+    "SF_AWS_ENDPOINT_URL": ("", "custom S3/Glue endpoint (the local moto server); empty = real AWS"),
+    "SF_AWS_ACCESS_KEY_ID": ("", "AWS key id; empty = the default AWS credential chain"),
+    "SF_AWS_SECRET_ACCESS_KEY": ("", "AWS secret key (secret); empty = the default AWS credential chain"),
+    "SF_LANDING_BUCKET": ("sf-landing", "bucket files land in; tables live under <table>/"),
+    "SF_GLUE_DATABASE": ("sf_raw", "Glue database of the crawled tables"),
+    "SF_MYSQL_HOST": ("127.0.0.1", "MySQL/RDS host"),
+    "SF_MYSQL_PORT": ("3306", "MySQL/RDS port"),
+    "SF_MYSQL_USER": ("root", "MySQL user"),
+    "SF_MYSQL_PASSWORD": ("", "MySQL password (secret)"),
+    "SF_MYSQL_DATABASE": ("sf_mirror", "MySQL database the mirrors are written to"),
+    "SF_SNOWFLAKE_ACCOUNT": ("fakesnow", "Snowflake account identifier"),
+    "SF_SNOWFLAKE_USER": ("fake", "Snowflake user"),
+    "SF_SNOWFLAKE_PASSWORD": ("", "Snowflake password (secret)"),
+    "SF_SNOWFLAKE_DATABASE": ("SF_DEMO", "Snowflake database tables are loaded into"),
+    "SF_SNOWFLAKE_SCHEMA": ("RAW", "Snowflake schema tables are loaded into"),
+    "SF_SNOWFLAKE_WAREHOUSE": ("", "Snowflake warehouse (empty = the user's default)"),
+    "SF_SNOWFLAKE_ROLE": ("", "Snowflake role (empty = the user's default)"),
+    "SF_SNOWFLAKE_HOST": ("", "local only: host of the fakesnow server"),
+    "SF_SNOWFLAKE_PORT": ("", "local only: port of the fakesnow server"),
+    "SF_SNOWFLAKE_PROTOCOL": ("", "local only: http for the fakesnow server"),
+}
+
+
+def env_file() -> Path:
+    return _repo_path(os.environ.get("SF_ENV_FILE") or VARIABLES["SF_ENV_FILE"][0])
+
+
+def load_env_file() -> None:
+    """Read the ``.env`` written by ``sf-platform stack up``; real environment variables win."""
+    env_file_path = env_file()
+    if env_file_path.exists():
+        load_dotenv(env_file_path, override=False)
+
+
+def get(name: str) -> str:
+    return os.environ.get(name) or VARIABLES[name][0]
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    tables_file: Path
+    state_dir: Path
+    landing_bucket: str
+    glue_database: str
+    mysql_database: str
+    snowflake_database: str
+    snowflake_schema: str
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        load_env_file()
+        env = get("SF_ENV")
+        if env not in ("local", "prod"):
+            raise ValueError(f"SF_ENV must be 'local' or 'prod', not {env!r}")
+        return cls(
+            env=env,
+            tables_file=_repo_path(get("SF_TABLES_FILE")),
+            state_dir=_repo_path(get("SF_STATE_DIR")),
+            landing_bucket=get("SF_LANDING_BUCKET"),
+            glue_database=get("SF_GLUE_DATABASE"),
+            mysql_database=get("SF_MYSQL_DATABASE"),
+            snowflake_database=get("SF_SNOWFLAKE_DATABASE"),
+            snowflake_schema=get("SF_SNOWFLAKE_SCHEMA"),
+        )
+
+
+def _repo_path(value: str) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else REPO_ROOT / path

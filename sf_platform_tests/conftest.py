@@ -1,0 +1,70 @@
+"""Session fixtures: the real local services (moto server, fakesnow server, MySQL) and per-run names.
+
+Every test session gets its own bucket, Glue database, MySQL database and Snowflake database, and
+removes them afterwards; services are started in a private state folder and stopped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pymysql
+import pytest
+
+from sf_platform import settings
+from sf_platform.local import stack
+
+
+@pytest.fixture(scope="session")
+def stack_env(tmp_path_factory) -> Iterator[dict[str, str]]:
+    """Start the local stack for this session and point every SF_* variable at per-run names."""
+    state_dir = tmp_path_factory.mktemp("sf_state")
+    run = uuid.uuid4().hex[:8]
+    names = {
+        "SF_ENV": "local",
+        "SF_STATE_DIR": str(state_dir),
+        "SF_ENV_FILE": str(state_dir / "test.env"),
+        "SF_TABLES_FILE": str(settings.REPO_ROOT / "tables.yaml"),
+        "SF_LANDING_BUCKET": f"sf-test-{run}",
+        "SF_GLUE_DATABASE": f"sf_test_{run}",
+        "SF_MYSQL_DATABASE": f"sf_test_{run}",
+        "SF_SNOWFLAKE_DATABASE": f"SF_TEST_{run.upper()}",
+        "SF_SNOWFLAKE_SCHEMA": "RAW",
+    }
+    probe_env = {**os.environ, **names}
+    values = stack.up(state_dir, probe_env, log=lambda _msg: None)
+    env = {name: "" for name in settings.VARIABLES} | values | names
+    saved = dict(os.environ)
+    os.environ.update(env)
+    os.environ["DAGSTER_HOME"] = str(_dagster_home(state_dir))
+    try:
+        yield env
+    finally:
+        _drop_mysql_database(env)
+        stack.down(state_dir, log=lambda _msg: None)
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _dagster_home(state_dir: Path) -> Path:
+    home = state_dir / "dagster_home"
+    home.mkdir(exist_ok=True)
+    return home
+
+
+def _drop_mysql_database(env: dict[str, str]) -> None:
+    try:
+        conn = pymysql.connect(
+            host=env["SF_MYSQL_HOST"],
+            port=int(env["SF_MYSQL_PORT"]),
+            user=env["SF_MYSQL_USER"],
+            password=env["SF_MYSQL_PASSWORD"],
+            autocommit=True,
+        )
+    except pymysql.MySQLError:
+        return
+    with conn, conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{env['SF_MYSQL_DATABASE']}`")
