@@ -59,7 +59,8 @@ def _snowflake(cfg: settings.Settings) -> SnowflakeResource:
     common = dict(
         account=_env("SF_SNOWFLAKE_ACCOUNT"),
         user=_env("SF_SNOWFLAKE_USER"),
-        password=_env("SF_SNOWFLAKE_PASSWORD"),
+        # Always an EnvVar: resolved at run time, so definitions load (and validate) without the secret.
+        password=dg.EnvVar("SF_SNOWFLAKE_PASSWORD"),
         database=_env("SF_SNOWFLAKE_DATABASE"),
         schema=_env("SF_SNOWFLAKE_SCHEMA"),
         warehouse=_env("SF_SNOWFLAKE_WAREHOUSE"),

@@ -1,7 +1,5 @@
 """Catalog assets: one ``glue/<db>/<table>`` asset per registered table (crawl hop)."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from sf_platform.assets.landing import s3_key
@@ -11,14 +9,11 @@ from sf_platform.core.registry import Registry, TableConfig
 from sf_platform.hops.crawl import crawl_table
 from sf_platform.resources.aws import GlueCatalog, LandingBucket
 
-
 def glue_key(database: str, table: str) -> dg.AssetKey:
     return dg.AssetKey(["glue", database, table])
 
-
 def build_crawl_assets(registry: Registry, glue_database: str) -> list[dg.AssetsDefinition]:
     return [_crawl_asset(table, config, glue_database) for table, config in registry.tables.items()]
-
 
 def _crawl_asset(table: str, config: TableConfig, glue_database: str) -> dg.AssetsDefinition:
     @dg.asset(

@@ -1,7 +1,5 @@
 """Landing assets: the bucket root and one ``s3/<table>`` asset per registered table (organize hop)."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from sf_platform.core.naming import is_data_key
@@ -11,10 +9,8 @@ from sf_platform.resources.aws import LandingBucket
 
 LANDING_KEY = dg.AssetKey("landing")
 
-
 def s3_key(table: str) -> dg.AssetKey:
     return dg.AssetKey(["s3", table])
-
 
 def landing_spec() -> dg.AssetSpec:
     return dg.AssetSpec(
@@ -23,7 +19,6 @@ def landing_spec() -> dg.AssetSpec:
         kinds={"s3"},
         group_name="landing",
     )
-
 
 def build_organize_asset(registry: Registry) -> dg.AssetsDefinition:
     specs = [

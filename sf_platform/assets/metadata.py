@@ -6,7 +6,6 @@ from collections.abc import Iterable
 
 import dagster as dg
 
-
 def table_metadata(table_name: str, row_count: int | None, columns: Iterable[tuple[str, str, str]]) -> dict:
     """The standard ``dagster/*`` entries; ``columns`` are (name, type, description) triples."""
     metadata: dict = {
@@ -18,7 +17,6 @@ def table_metadata(table_name: str, row_count: int | None, columns: Iterable[tup
     if row_count is not None:
         metadata["dagster/row_count"] = dg.MetadataValue.int(int(row_count))
     return metadata
-
 
 def throughput(rows: int, seconds: float) -> dg.MetadataValue:
     return dg.MetadataValue.float(round(rows / seconds, 1) if seconds > 0 else 0.0)

@@ -1,7 +1,5 @@
 """MySQL mirror assets: one ``mysql/<db>/<table>`` asset per table that targets MySQL."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from sf_platform.assets.catalog import glue_key
@@ -11,14 +9,11 @@ from sf_platform.hops.mysql_mirror import mirror_table
 from sf_platform.resources.aws import GlueCatalog, LandingBucket
 from sf_platform.resources.mysql import MySQLResource
 
-
 class MirrorConfig(dg.Config):
     full_refresh: bool = False  # rebuild into a staging table and swap it in atomically
 
-
 def mysql_key(database: str, table: str) -> dg.AssetKey:
     return dg.AssetKey(["mysql", database, table])
-
 
 def build_mysql_assets(registry: Registry, glue_database: str, mysql_database: str) -> list[dg.AssetsDefinition]:
     return [
@@ -26,7 +21,6 @@ def build_mysql_assets(registry: Registry, glue_database: str, mysql_database: s
         for table, config in registry.tables.items()
         if "mysql" in config.targets
     ]
-
 
 def _mirror_asset(table: str, table_config: TableConfig, glue_database: str, mysql_database: str):
     @dg.asset(

@@ -1,7 +1,5 @@
 """Snowflake assets: one ``snowflake/<db>/<schema>/<table>`` asset per table that targets Snowflake."""
 
-from __future__ import annotations
-
 import dagster as dg
 from dagster_snowflake import SnowflakeResource
 
@@ -11,10 +9,8 @@ from sf_platform.core.registry import Registry, TableConfig
 from sf_platform.hops.snowflake_load import load_table
 from sf_platform.resources.aws import GlueCatalog, LandingBucket
 
-
 def snowflake_key(database: str, schema: str, table: str) -> dg.AssetKey:
     return dg.AssetKey(["snowflake", database, schema, table])
-
 
 def build_snowflake_assets(
     registry: Registry, glue_database: str, database: str, schema: str
@@ -24,7 +20,6 @@ def build_snowflake_assets(
         for table, config in registry.tables.items()
         if "snowflake" in config.targets
     ]
-
 
 def _load_asset(table: str, config: TableConfig, glue_database: str, database: str, schema: str):
     @dg.asset(

@@ -105,7 +105,11 @@ class CatalogDecision:
 
 def source_to_catalog_names(source_names: Sequence[str], config: TableConfig) -> list[str]:
     """The catalog names for a file's header (normalized, then renamed by the registry)."""
-    return [config.renames.get(n, n) for n in normalize_names(source_names)]
+    names = [config.renames.get(n, n) for n in normalize_names(source_names)]
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+        raise ValueError(f"registry renames give two columns the same name: {clashes}; fix `renames`")
+    return names
 
 
 def apply_overrides(profiles: Sequence[ColumnProfile], config: TableConfig) -> list[CatalogColumn]:

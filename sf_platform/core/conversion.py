@@ -49,6 +49,8 @@ def type_batch(
     try:
         return _cast_all(batch, columns), []
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+        if batch.num_rows == 0:
+            raise  # no row to blame: bisecting would never end
         if batch.num_rows == 1:
             values = tuple(batch.column(i)[0].as_py() for i in range(batch.num_columns))
             return _empty(columns), [RejectedRow(first_line, values, _reason(exc, batch, columns))]
@@ -77,23 +79,37 @@ def cast_column(values: pa.Array, type_string: str) -> pa.Array:
     if pa.types.is_boolean(target):
         lowered = pc.utf8_lower(stripped)
         known = pc.or_(pc.is_in(lowered, pa.array(sorted(_TRUE))), pc.is_in(lowered, pa.array(sorted(_FALSE))))
-        if not pc.all(pc.or_(known, pc.is_null(lowered))).as_py():
+        if not pc.all(pc.or_(known, pc.is_null(lowered)), min_count=0).as_py():
             raise ValueError("not a boolean (true/false)")
         return pc.if_else(pc.is_null(lowered), pa.scalar(None, pa.bool_()), pc.is_in(lowered, pa.array(sorted(_TRUE))))
     if pa.types.is_timestamp(target):
         normalized = pc.replace_substring(stripped, "T", " ")
         return pc.cast(normalized, target)
+    if pa.types.is_integer(target):
+        # Arrow's integer parser reads "0x1F" as 31 but refuses "+5"; a CSV integer is signed digits.
+        _check_pattern(stripped, r"^[+-]?[0-9]+$", "not an integer")
+        stripped = pc.utf8_ltrim(stripped, characters="+")
     if pa.types.is_decimal(target):
         # Arrow's decimal cast rounds extra digits away; refuse values whose scale is too large.
         _check_decimal_scale(stripped, target.scale)
-    return pc.cast(stripped, target)
+    cast = pc.cast(stripped, target)
+    # NaN and infinities (also what "1e400" overflows to) cannot be stored in MySQL's DOUBLE / FLOAT.
+    if pa.types.is_floating(target) and pc.all(pc.is_finite(cast)).as_py() is False:
+        raise ValueError("not a finite number")
+    return cast
 
 
 def _check_decimal_scale(values: pa.Array, scale: int) -> None:
-    pattern = r"^[+-]?\d*\.?\d{0,%d}$" % scale if scale else r"^[+-]?\d+\.?$"
+    # Trailing zeros past the scale lose nothing ("1.500" is a valid decimal(5,2)).
+    pattern = rf"^[+-]?[0-9]*\.?[0-9]{{0,{scale}}}0*$" if scale else r"^[+-]?[0-9]+(\.0*)?$"
+    message = f"not a plain decimal number with at most {scale} digits after the decimal point"
+    _check_pattern(values, pattern, message)
+
+
+def _check_pattern(values: pa.Array, pattern: str, message: str) -> None:
     ok = pc.match_substring_regex(values, pattern)
-    if not pc.all(pc.or_(pc.fill_null(ok, True), pc.is_null(values))).as_py():
-        raise ValueError(f"more than {scale} digits after the decimal point")
+    if not pc.all(pc.or_(pc.fill_null(ok, True), pc.is_null(values)), min_count=0).as_py():
+        raise ValueError(message)
 
 
 def _reason(exc: Exception, batch: pa.RecordBatch, columns: Sequence[TargetColumn]) -> str:

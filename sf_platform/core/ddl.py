@@ -15,6 +15,21 @@ from .identifiers import quote_mysql, quote_snowflake, snowflake_name
 SOURCE_KEY_COLUMN = "_sf_source_key"
 MYSQL_LEDGER_TABLE = "_sf_ledger"
 SNOWFLAKE_LEDGER_TABLE = "_SF_LEDGER"
+SOURCE_KEY_MYSQL_TYPE = "VARCHAR(1024)"
+
+# MySQL checks two row size limits at CREATE TABLE: 65,535 bytes over all columns (a TEXT counts 12 at
+# most) and, in InnoDB with 16 KB pages, about 8,126 bytes kept in the page, where strings of up to 255
+# bytes are stored whole while longer ones and TEXT leave a 20-byte pointer. Wide files break them
+# (15 VARCHAR(1024) or 125 VARCHAR(16) columns), so the widest VARCHARs of a new table become TEXT
+# until the row fits; ``mysql_widening`` treats TEXT as holding any VARCHAR, so they stay TEXT.
+MYSQL_ROW_BYTES = 65_535
+INNODB_IN_PAGE_BYTES = 8_000  # 8,126 less headroom for differences between server versions
+_INNODB_ROW_OVERHEAD = 24  # hidden row id, transaction id and roll pointer, record header
+_OFF_PAGE_POINTER = 22  # 20-byte pointer plus length bytes
+_FIXED_BYTES = {
+    "TINYINT(1)": 1, "TINYINT": 1, "SMALLINT": 2, "INT": 4, "BIGINT": 8,
+    "FLOAT": 4, "DOUBLE": 8, "DATE": 3, "DATETIME(6)": 8,
+}
 
 
 @dataclass(frozen=True)
@@ -34,9 +49,52 @@ class ColumnSpec:
         return glue_types.to_snowflake(self.type)
 
 
+def mysql_table_types(columns: Sequence[ColumnSpec]) -> list[str]:
+    """The MySQL types of a new table's columns: each ``mysql_type``, with the widest VARCHARs turned
+    into TEXT while the row would break MySQL's row size limits."""
+    types = [c.mysql_type for c in columns]
+    null_bytes = (len(columns) + 7) // 8
+    source_key = _row_bytes(SOURCE_KEY_MYSQL_TYPE)
+    limits = (
+        (0, MYSQL_ROW_BYTES - null_bytes - source_key[0]),
+        (1, INNODB_IN_PAGE_BYTES - _INNODB_ROW_OVERHEAD - null_bytes - source_key[1]),
+    )
+    for index, budget in limits:
+        while sum(_row_bytes(t)[index] for t in types) > budget:
+            candidates = [i for i, t in enumerate(types) if t.startswith("VARCHAR(")]
+            if index == 1:
+                candidates = [i for i in candidates if _row_bytes(types[i])[1] > _OFF_PAGE_POINTER]
+            if not candidates:
+                break  # too many fixed-size columns: MySQL's own error says so
+            types[max(candidates, key=lambda i: _row_bytes(types[i])[index])] = "TEXT"
+    return types
+
+
+def _row_bytes(mysql_type: str) -> tuple[int, int]:
+    """(bytes toward the 65,535 row limit, bytes kept in an InnoDB page) of one nullable column."""
+    if mysql_type.startswith("VARCHAR("):
+        size = int(mysql_type[len("VARCHAR(") : -1]) * glue_types.UTF8MB4_BYTES_PER_CHAR
+        if size <= 255:
+            return size + 1, size + 1
+        return size + 2, _OFF_PAGE_POINTER
+    if mysql_type.endswith("TEXT"):
+        return 12, _OFF_PAGE_POINTER
+    if mysql_type.startswith("DECIMAL("):
+        precision, scale = (int(p) for p in mysql_type[len("DECIMAL(") : -1].split(","))
+        size = _decimal_bytes(precision - scale) + _decimal_bytes(scale)
+        return size, size
+    return _FIXED_BYTES[mysql_type], _FIXED_BYTES[mysql_type]
+
+
+def _decimal_bytes(digits: int) -> int:
+    # MySQL packs each 9 digits into 4 bytes and the leftover digits into 1 to 4 bytes.
+    return digits // 9 * 4 + (0, 1, 1, 2, 2, 3, 3, 4, 4, 4)[digits % 9]
+
+
 def mysql_create_table(database: str, table: str, columns: Sequence[ColumnSpec], *, if_not_exists=True) -> str:
-    body = [f"  {quote_mysql(c.name)} {c.mysql_type} NULL" for c in columns]
-    body.append(f"  {quote_mysql(SOURCE_KEY_COLUMN)} VARCHAR(1024) NOT NULL")
+    types = mysql_table_types(columns)
+    body = [f"  {quote_mysql(c.name)} {t} NULL" for c, t in zip(columns, types, strict=True)]
+    body.append(f"  {quote_mysql(SOURCE_KEY_COLUMN)} {SOURCE_KEY_MYSQL_TYPE} NOT NULL")
     body.append(f"  KEY {quote_mysql('ix' + SOURCE_KEY_COLUMN)} ({quote_mysql(SOURCE_KEY_COLUMN)}(255))")
     exists = "IF NOT EXISTS " if if_not_exists else ""
     return (

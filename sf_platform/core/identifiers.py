@@ -14,7 +14,12 @@ from collections.abc import Sequence
 
 MAX_NAME_CHARS = 64  # MySQL's limit, the tightest of Glue (255), MySQL (64) and Snowflake (255)
 
-TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# \Z, not $: "$" also matches before a trailing newline, which would let "member\n" through.
+TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")
+
+# MySQL identifiers may only hold characters of the Basic Multilingual Plane (no emoji, no CJK
+# extension B ...), even in utf8mb4 tables.
+_NON_WORD = re.compile(r"(?:[^\w]|[\U00010000-\U0010FFFF])+")
 
 # Reserved words of MySQL 8 / MariaDB and Snowflake that commonly appear as CSV headers. A column named
 # like one gets a trailing underscore so unquoted SQL written by people keeps working.
@@ -51,7 +56,7 @@ def validate_table_name(name: str) -> str:
 def normalize_name(raw: str, position: int) -> str:
     """One header name to a safe column name (before de-duplication); ``position`` is 1-based."""
     text = unicodedata.normalize("NFC", str(raw)).strip().lower()
-    text = re.sub(r"[^\w]+", "_", text, flags=re.UNICODE).strip("_")
+    text = _NON_WORD.sub("_", text).strip("_")
     if not text:
         return f"col_{position}"
     if text[0].isdigit():
@@ -66,15 +71,17 @@ def normalize_name(raw: str, position: int) -> str:
 def normalize_names(raw_names: Sequence[str]) -> list[str]:
     """Normalize a header into unique, safe, deterministic column names (same input, same output)."""
     result: list[str] = []
+    # Names must also stay distinct in Snowflake, which upper-cases them ("straße" and "strasse" both
+    # become "STRASSE").
     seen: set[str] = set()
     for position, raw in enumerate(raw_names, start=1):
         name = normalize_name(raw, position)
         candidate, n = name, 1
-        while candidate in seen:
+        while snowflake_name(candidate) in seen:
             n += 1
             suffix = f"_{n}"
             candidate = name[: MAX_NAME_CHARS - len(suffix)] + suffix
-        seen.add(candidate)
+        seen.add(snowflake_name(candidate))
         result.append(candidate)
     return result
 
@@ -98,6 +105,8 @@ def quote_mysql(name: str) -> str:
     _check_identifier(name, MAX_NAME_CHARS)
     if name != name.rstrip():
         raise IdentifierError(f"MySQL identifiers cannot end with a space: {name!r}")
+    if any(ord(ch) > 0xFFFF for ch in name):
+        raise IdentifierError(f"MySQL identifiers cannot hold characters beyond the BMP: {name!r}")
     return "`" + name.replace("`", "``") + "`"
 
 

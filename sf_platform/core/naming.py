@@ -15,8 +15,12 @@ from .identifiers import TABLE_NAME
 
 DEFAULT_LOOSE_FILE_PATTERN = r"^(?P<table>[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*?)_(?P<ts>\d{12})\.(?P<ext>csv|tsv|txt)(?:\.gz)?$"
 
-# Keys under a table prefix that are not data: folders, Spark/Hadoop markers, our own bookkeeping.
-_IGNORED_BASENAMES = re.compile(r"^(_SUCCESS|_manifest\.json|\..*|_.*\$folder\$)$")
+# Keys under a table prefix that are not data: Hadoop's "<folder>_$folder$" markers, and files or
+# folders whose name starts with "." or "_" (hidden to Hive, Spark and Athena: _SUCCESS,
+# _manifest.json, _temporary/, .crc files ...), except "_name=value" partition folders, as in Spark.
+_FOLDER_MARKER = re.compile(r"_\$folder\$\Z")
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,9 @@ def classify_loose_key(key: str, pattern: str = DEFAULT_LOOSE_FILE_PATTERN) -> L
     """Decide the table of a root-level key, or give the reason it does not match (never guess)."""
     if "/" in key:
         return LooseFileMatch(key, None, "not at the bucket root")
+    if _CONTROL_CHARS.search(key):
+        # A pattern ending in "$" would still match a name with a trailing newline.
+        return LooseFileMatch(key, None, "name contains control characters")
     m = re.match(pattern, key)
     if not m:
         return LooseFileMatch(key, None, "name does not match the loose-file pattern")
@@ -53,10 +60,13 @@ def table_of_key(key: str) -> str | None:
 
 def is_data_key(key: str) -> bool:
     """True for keys that hold table data (not folder markers, hidden or bookkeeping files)."""
-    if key.endswith("/"):
+    if key.endswith("/") or _FOLDER_MARKER.search(key):
         return False
-    basename = key.rsplit("/", 1)[-1]
-    return not _IGNORED_BASENAMES.match(basename)
+    return not any(_hidden(part) for part in key.split("/"))
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".") or (name.startswith("_") and "=" not in name)
 
 
 def partition_values(key: str, table_prefix: str) -> dict[str, str]:

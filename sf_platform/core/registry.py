@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import types as glue_types
-from .identifiers import IdentifierError, validate_table_name
+from .identifiers import IdentifierError, normalize_name, validate_table_name
 from .naming import DEFAULT_LOOSE_FILE_PATTERN
 
 
@@ -24,13 +24,13 @@ class RegistryError(ValueError):
     """The registry file is missing or invalid; the message names the file, table and key."""
 
 
-class UpdateBehavior(str, Enum):
+class UpdateBehavior(StrEnum):
     LOG = "LOG"
     UPDATE_IN_DATABASE = "UPDATE_IN_DATABASE"
     MERGE_NEW_COLUMNS = "MERGE_NEW_COLUMNS"  # add new columns, never change or drop existing ones
 
 
-class DeleteBehavior(str, Enum):
+class DeleteBehavior(StrEnum):
     LOG = "LOG"
     DEPRECATE_IN_DATABASE = "DEPRECATE_IN_DATABASE"
     DELETE_FROM_DATABASE = "DELETE_FROM_DATABASE"
@@ -72,6 +72,19 @@ class TableConfig(_Strict):
     targets: tuple[Literal["mysql", "snowflake"], ...] = ("mysql", "snowflake")
     mysql: MySQLTarget = MySQLTarget()
     snowflake: SnowflakeTarget = SnowflakeTarget()
+
+    @field_validator("renames")
+    @classmethod
+    def _safe_rename_targets(cls, value: Mapping[str, str]) -> Mapping[str, str]:
+        for source, target in value.items():
+            if normalize_name(target, 1) != target:
+                raise ValueError(
+                    f"rename {source!r} -> {target!r}: the new name must already be a safe catalog name "
+                    f"(lower case, letters, digits, _), e.g. {normalize_name(target, 1)!r}"
+                )
+        if len(set(value.values())) != len(value):
+            raise ValueError("two columns are renamed to the same name")
+        return value
 
     @field_validator("types")
     @classmethod
@@ -138,6 +151,10 @@ def parse_registry(raw: Any, *, source: str = "<memory>") -> Registry:
     defaults = raw.get("defaults") or {}
     if not isinstance(defaults, dict):
         raise RegistryError(f"{source}: 'defaults' must be a mapping")
+    try:
+        TableConfig.model_validate(defaults)
+    except ValidationError as exc:
+        raise RegistryError(f"{source}: defaults: {_explain(exc)}") from None
 
     tables: dict[str, TableConfig] = {}
     for name, settings in tables_raw.items():
@@ -145,7 +162,9 @@ def parse_registry(raw: Any, *, source: str = "<memory>") -> Registry:
             validate_table_name(name)
         except IdentifierError as exc:
             raise RegistryError(f"{source}: {exc}") from None
-        merged = {**defaults, **(settings or {})}
+        if settings is not None and not isinstance(settings, dict):
+            raise RegistryError(f"{source}: table {name!r}: settings must be a mapping")
+        merged = _deep_merge(defaults, settings or {})
         try:
             tables[name] = TableConfig.model_validate(merged)
         except ValidationError as exc:
@@ -155,6 +174,17 @@ def parse_registry(raw: Any, *, source: str = "<memory>") -> Registry:
     except ValidationError as exc:
         raise RegistryError(f"{source}: landing: {_explain(exc)}") from None
     return Registry(landing=landing, tables=tables, source=source)
+
+
+def _deep_merge(base: Mapping, override: Mapping) -> dict:
+    """``override`` on top of ``base``; nested mappings (schema_change, mysql, snowflake) merge key by key."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), Mapping) and key not in ("renames", "types"):
+            merged[key] = _deep_merge(base[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _explain(exc: ValidationError) -> str:

@@ -15,6 +15,8 @@ import pyarrow as pa
 _DECIMAL = re.compile(r"^decimal\((\d{1,2}),\s*(\d{1,2})\)$")
 _SIMPLE = {"bigint", "int", "smallint", "tinyint", "double", "float", "boolean", "date", "timestamp", "string"}
 
+MYSQL_MAX_DECIMAL_PRECISION = 65
+
 # String columns up to this many characters become VARCHAR; MySQL rows are limited to 65,535 bytes in
 # total, so wider strings go to TEXT types, which live off-row.
 MYSQL_MAX_VARCHAR_CHARS = 1024
@@ -135,7 +137,7 @@ def mysql_widening(current: str, wanted: str) -> str | None:
 
     Raises ValueError when the change would lose data (narrowing or an incompatible type).
     """
-    cur, new = current.upper().replace(" ", ""), wanted.upper().replace(" ", "")
+    cur, new = _canonical_mysql(current), _canonical_mysql(wanted)
     if cur == new:
         return None
     if cur in _MYSQL_INT_RANK and new in _MYSQL_INT_RANK:
@@ -159,8 +161,20 @@ def mysql_widening(current: str, wanted: str) -> str | None:
             return None
         # Neither holds the other: take the larger integer part and the larger scale.
         scale = max(cs, ns)
-        return f"DECIMAL({min(38, max(cp - cs, np_ - ns) + scale)},{scale})"
+        precision = max(cp - cs, np_ - ns) + scale
+        if precision <= MYSQL_MAX_DECIMAL_PRECISION:
+            return f"DECIMAL({precision},{scale})"
     raise ValueError(f"cannot change column type {current} to {wanted} without losing data")
+
+
+def _canonical_mysql(t: str) -> str:
+    """Upper case without spaces or integer display widths: information_schema on MariaDB and MySQL 5.7
+    reports ``int(11)`` / ``bigint(20)`` for the ``INT`` / ``BIGINT`` this module creates.
+    ``TINYINT(1)`` keeps its width: it is how booleans are stored."""
+    t = t.upper().replace(" ", "")
+    if t == "TINYINT(1)":
+        return t
+    return re.sub(r"^(TINYINT|SMALLINT|INT|BIGINT)\(\d+\)$", r"\1", t)
 
 
 def _varchar_len(t: str) -> int | None:

@@ -207,6 +207,9 @@ def _spawn(argv: list[str], log_path: Path, env: Mapping[str, str] | None = None
             start_new_session=True,
             env=dict(env) if env is not None else None,
             close_fds=True,
+            # A neutral working directory: `python -m` puts the cwd on sys.path, and a stray module
+            # there (say an `org.py`, which the stdlib probes for Jython) would be imported.
+            cwd=log_path.parent,
         )
     _CHILDREN[proc.pid] = proc
     return proc

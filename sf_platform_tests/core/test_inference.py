@@ -1,0 +1,722 @@
+"""Tests for sf_platform.core.inference: dialect, encoding, header and type inference on small in-memory files."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sf_platform.core import inference
+from sf_platform.core.inference import (
+    ColumnProfile,
+    CsvFormat,
+    FileProfile,
+    detect_format,
+    iter_string_batches,
+    merge_columns,
+    profile_stream,
+    widen,
+)
+
+KOREAN_NAMES = ["홍길동", "김철수", "이영희", "박민수", "최지우", "정하늘"]
+
+
+def profile(data: bytes, **kwargs) -> FileProfile:
+    return profile_stream(io.BytesIO(data), **kwargs)
+
+
+def column(result: FileProfile, name: str) -> ColumnProfile:
+    (found,) = [c for c in result.columns if c.name == name]
+    return found
+
+
+def types(result: FileProfile) -> dict[str, str]:
+    return {c.name: c.type for c in result.columns}
+
+
+def csv_bytes(
+    rows: list[list[str]], delimiter: str = ",", terminator: str = "\n", encoding: str = "utf-8"
+) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter, lineterminator=terminator).writerows(rows)
+    return buffer.getvalue().encode(encoding)
+
+
+def read_all(data: bytes, fmt: CsvFormat, names: list[str], **kwargs) -> pa.Table:
+    return pa.Table.from_batches(list(iter_string_batches(io.BytesIO(data), fmt, names, **kwargs)))
+
+
+PEOPLE = [
+    ["id", "name", "score", "joined"],
+    ["1", "Kim Minji", "12.50", "2024-01-05"],
+    ["2", "Lee Jun", "3.25", "2024-02-29"],
+    ["3", "Park, Ha-eun", "100.00", "2023-12-31"],
+]
+PLAIN = CsvFormat(",", False, "\n", "none", "utf-8", False)
+
+
+# --------------------------------------------------------------------------- dialect
+
+
+@pytest.mark.parametrize("delimiter", [",", "|", "\t", ";"])
+def test_each_delimiter_is_detected_and_columns_typed(delimiter):
+    result = profile(csv_bytes(PEOPLE, delimiter=delimiter))
+
+    assert result.format.delimiter == delimiter
+    assert result.format.header is True
+    assert [c.name for c in result.columns] == ["id", "name", "score", "joined"]
+    assert types(result) == {"id": "int", "name": "string", "score": "decimal(5,2)", "joined": "date"}
+    assert result.rows == 3
+    assert result.problems == ()
+
+
+def test_semicolon_file_with_decimal_commas_is_split_on_semicolons():
+    data = b"region;amount;code\nseoul;1,5;A\nbusan;2,75;B\ndaegu;3,0;C\n"
+    fmt, _ = detect_format(data)
+    assert fmt.delimiter == ";"
+
+
+def test_crlf_line_endings_are_detected_and_not_left_in_values():
+    data = csv_bytes(PEOPLE, terminator="\r\n")
+    result = profile(data)
+
+    assert result.format.line_terminator == "\r\n"
+    assert column(result, "joined").type == "date"
+    assert column(result, "joined").max_length == 10
+    table = read_all(data, result.format, ["id", "name", "score", "joined"])
+    assert table.column("joined").to_pylist() == ["2024-01-05", "2024-02-29", "2023-12-31"]
+
+
+def test_gzip_is_detected_by_magic_bytes_and_read_through():
+    data = gzip.compress(csv_bytes(PEOPLE))
+    result = profile(data)
+
+    assert result.format.compression == "gzip"
+    assert types(result)["score"] == "decimal(5,2)"
+    assert result.rows == 3
+
+
+def test_gzip_head_is_decompressed_partially_and_the_rest_streamed():
+    rows = [["n", "label"]] + [[str(i), f"item {i}"] for i in range(20_000)]
+    data = gzip.compress(csv_bytes(rows, delimiter="|"))
+
+    fmt, reason = detect_format(data[:200])
+    assert (fmt.compression, fmt.delimiter, fmt.header) == ("gzip", "|", True)
+    assert "'n' is not int" in reason
+
+    result = profile(data, head_bytes=256)
+    assert result.rows == 20_000
+    assert column(result, "n").type == "int"
+    assert column(result, "label").max_length == len("item 19999")
+
+
+def test_quoted_fields_with_delimiters_quotes_and_newlines():
+    data = b'id,comment,amount\n1,"hello, world",1.5\n2,"line one\nline two",2\n3,"she said ""hi""",3.25\n'
+    result = profile(data)
+
+    assert result.format.quoted is True
+    assert result.rows == 3
+    assert result.bad_rows == 0
+    assert types(result) == {"id": "int", "comment": "string", "amount": "decimal(3,2)"}
+    table = read_all(data, result.format, ["id", "comment", "amount"])
+    assert table.column("comment").to_pylist() == ["hello, world", "line one\nline two", 'she said "hi"']
+
+
+def test_unquoted_file_reports_quoted_false():
+    assert detect_format(csv_bytes(PEOPLE[:1] + [["1", "Kim", "1.5", "2024-01-01"]]))[0].quoted is False
+
+
+# --------------------------------------------------------------------------- encodings
+
+
+def test_bom_with_crlf():
+    data = "\ufeff".encode() + csv_bytes(PEOPLE, terminator="\r\n")
+    result = profile(data)
+
+    assert result.format.encoding == "utf-8-sig"
+    assert result.format.line_terminator == "\r\n"
+    assert result.columns[0].name == "id"
+    assert column(result, "id").type == "int"
+
+
+def test_cp949_korean_text():
+    rows = [["회원번호", "이름", "점수"]] + [
+        [str(i), name, f"{i}.5"] for i, name in enumerate(KOREAN_NAMES, 1)
+    ]
+    data = csv_bytes(rows, encoding="cp949")
+    with pytest.raises(UnicodeDecodeError):
+        data.decode("utf-8")
+
+    result = profile(data)
+
+    assert result.format.encoding == "cp949"
+    assert [c.name for c in result.columns] == ["회원번호", "이름", "점수"]
+    assert types(result) == {"회원번호": "int", "이름": "string", "점수": "decimal(2,1)"}
+    assert column(result, "이름").max_length == 3  # characters, not bytes
+    table = read_all(data, result.format, ["no", "name", "score"])
+    assert table.column("name").to_pylist() == KOREAN_NAMES
+
+
+def test_cp949_after_an_ascii_head_is_transcoded_with_the_detected_encoding():
+    rows = [["id", "name"]] + [[str(i), "kim"] for i in range(2000)] + [["9999", "홍길동"]]
+    data = csv_bytes(rows, encoding="cp949")
+    fmt = CsvFormat(",", False, "\n", "none", "cp949", True)
+    table = read_all(data, fmt, ["id", "name"])
+    assert table.column("name").to_pylist()[-1] == "홍길동"
+
+
+def test_undecodable_bytes_are_a_problem_not_a_crash():
+    data = b"id,name\n1,ok\n2,bad\xff\xfe\xfdvalue\n3,fine\n"
+    result = profile(data)
+
+    assert result.rows == 3
+    assert any(p.startswith("undecodable bytes at offset 18") for p in result.problems), result.problems
+    assert column(result, "name").type == "string"
+    assert column(result, "id").type == "int"
+
+
+def test_undecodable_bytes_after_the_head_are_found_too():
+    rows = b"id,name\n" + b"".join(b"%d,name%d\n" % (i, i) for i in range(500))
+    data = rows + b"501,\x80\x80\n"
+    result = profile(data, head_bytes=100)
+
+    assert result.rows == 501
+    assert any(f"offset {len(rows) + 4}" in p for p in result.problems), result.problems
+
+
+# --------------------------------------------------------------------------- header
+
+
+def test_header_found_from_typed_columns():
+    fmt, reason = detect_format(csv_bytes(PEOPLE))
+    assert fmt.header is True
+    assert reason.startswith("header: first-row value 'id' is not int")
+
+
+def test_header_found_when_every_column_is_a_string():
+    rows = [["MEMBER_ID", "MEMBER_NAME", "SCHOOL_CODE"]] + [
+        [f"M{i:04d}", name, f"S{i % 3:02d}"] for i, name in enumerate(KOREAN_NAMES, 1)
+    ]
+    result = profile(csv_bytes(rows))
+
+    assert result.format.header is True
+    assert "identifier-like" in result.header_reason
+    assert [c.name for c in result.columns] == ["MEMBER_ID", "MEMBER_NAME", "SCHOOL_CODE"]
+    assert result.rows == len(KOREAN_NAMES)
+    assert all(c.type == "string" for c in result.columns)
+
+
+def test_all_string_file_without_header_keeps_its_first_row_as_data():
+    rows = [[name, f"A{i:03d}", "서울"] for i, name in enumerate(KOREAN_NAMES)]
+    result = profile(csv_bytes(rows), column_names=["name", "code", "city"])
+
+    assert result.format.header is False
+    assert result.header_reason.startswith("no header")
+    assert [c.name for c in result.columns] == ["name", "code", "city"]
+    assert result.rows == len(KOREAN_NAMES)
+
+
+def test_all_ascii_string_file_whose_first_row_looks_like_the_rest_has_no_header():
+    data = b"apple,red,fruit\nbanana,yellow,fruit\ncherry,red,fruit\nleek,green,vegetable\n"
+    fmt, reason = detect_format(data)
+    assert fmt.header is False
+    assert reason == "no header: all columns are strings and the first row looks like the data"
+
+
+def test_numeric_file_without_header():
+    result = profile(b"1,2.5,2024-01-01\n2,3.5,2024-01-02\n3,4.25,2024-01-03\n")
+
+    assert result.format.header is False
+    assert "typed like the data" in result.header_reason
+    assert [c.name for c in result.columns] == ["col_1", "col_2", "col_3"]
+    assert types(result) == {"col_1": "int", "col_2": "decimal(3,2)", "col_3": "date"}
+    assert result.rows == 3
+
+
+def test_header_forced_absent_loads_the_first_row_as_data():
+    result = profile(csv_bytes(PEOPLE), header="absent", column_names=["a", "b"])
+
+    assert result.format.header is False
+    assert result.header_reason == "no header: absent, forced by registry"
+    assert result.rows == 4
+    assert [c.name for c in result.columns] == ["a", "b", "col_3", "col_4"]
+    assert column(result, "a").type == "string"  # 'id' sits among the integers now
+
+
+def test_header_forced_present_on_a_numeric_file():
+    result = profile(b"1,2\n3,4\n5,6\n", header="present")
+
+    assert result.format.header is True
+    assert result.header_reason == "header: present, forced by registry"
+    assert [c.name for c in result.columns] == ["1", "2"]
+    assert result.rows == 2
+
+
+def test_bad_header_argument_is_a_programming_error():
+    with pytest.raises(ValueError):
+        profile(b"a\n1\n", header="yes")
+
+
+def test_header_names_are_stripped_and_empty_ones_named_by_position():
+    result = profile(b" id ,,name,name\n1,2,x,y\n3,4,z,w\n")
+    assert [c.name for c in result.columns] == ["id", "col_2", "name", "name"]
+
+
+def test_headerless_file_with_fewer_names_than_fields():
+    result = profile(b"1,2,3\n4,5,6\n", column_names=["a"])
+    assert [c.name for c in result.columns] == ["a", "col_2", "col_3"]
+
+
+# --------------------------------------------------------------------------- types
+
+
+def one_column(values: list[str], name: str = "v") -> ColumnProfile:
+    return profile(("\n".join([name, *values]) + "\n").encode(), header="present").columns[0]
+
+
+def test_leading_zeros_stay_string_and_are_counted():
+    values = [f"{i:07d}" for i in range(1, 13)] + [str(1000 + i) for i in range(28)]
+    result = one_column(values)
+
+    assert result.type == "string"
+    assert result.reason.startswith("string: 12 of 40 values have leading zeros (e.g. '0000001')")
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [(["0", "5", "10"], "int"), (["0.5", "0.25", "0"], "decimal(3,2)"), (["-0", "+7"], "int")],
+)
+def test_a_lone_zero_or_zero_point_is_not_a_leading_zero(values, expected):
+    assert one_column(values).type == expected
+
+
+def test_signed_leading_zero_is_a_code():
+    assert one_column(["-007", "12"]).type == "string"
+
+
+def test_empty_fields_are_nulls_not_strings():
+    result = profile(b"id,amount,note\n1,,\n,2.5,\n3,,\n")
+
+    assert column(result, "id").type == "int"
+    assert (column(result, "id").non_null, column(result, "id").nulls) == (2, 1)
+    assert column(result, "amount").type == "decimal(2,1)"
+    assert column(result, "note").type == "string"
+    assert column(result, "note").reason == "string: all values empty"
+    assert (
+        column(result, "note").non_null,
+        column(result, "note").nulls,
+        column(result, "note").max_length,
+    ) == (0, 3, 0)
+
+
+def test_quoted_empty_field_is_null_too():
+    result = profile(b'id,name\n1,""\n2,"x"\n')
+    assert (column(result, "name").non_null, column(result, "name").nulls) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2147483647", "int"),
+        ("-2147483648", "int"),
+        ("2147483648", "bigint"),
+        ("-2147483649", "bigint"),
+        ("9223372036854775807", "bigint"),
+        ("-9223372036854775808", "bigint"),
+        ("9223372036854775808", "decimal(19,0)"),
+        ("1" * 39, "double"),
+    ],
+)
+def test_int_bigint_boundaries(value, expected):
+    result = one_column(["1", value, "-5"])
+    assert result.type == expected
+    if expected == "int":
+        assert result.reason == "int: all 3 non-null values are integers in int32 range"
+
+
+def test_decimal_precision_and_scale():
+    result = one_column(["12.50", "3.1", "-1234.5", "7", "+0.125"])
+
+    assert result.type == "decimal(7,3)"
+    assert result.reason.startswith(
+        "decimal(7,3): all 5 non-null values are fixed-point numbers with up to 4 integer digits"
+    )
+
+
+def test_fixed_point_beyond_38_digits_is_double():
+    assert one_column(["1." + "1" * 30, "1" * 10 + ".5"]).type == "double"
+
+
+def test_exponents_make_double():
+    result = one_column(["1.5", "2", "-3.25E-4", "6e10"])
+    assert result.type == "double"
+    assert "exponent" in result.reason and "'-3.25E-4'" in result.reason
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["true", "FALSE", "True"], "boolean"),
+        (["0", "1", "1"], "int"),
+        (["yes", "no"], "string"),
+        (["true", "false", "maybe"], "string"),
+        (["1.5", "abc"], "string"),
+        (["nan", "inf"], "string"),
+        ([" 12", "13"], "string"),
+    ],
+)
+def test_boolean_and_non_numbers(values, expected):
+    assert one_column(values).type == expected
+
+
+def test_dates_are_validated():
+    assert one_column(["2024-02-29", "2024-12-31"]).type == "date"
+    result = one_column(["2024-01-01", "2024-02-30", "2023-02-29", "2024-03-01"])
+    assert result.type == "string"
+    assert result.reason == "string: 2 of 4 values are not real dates (e.g. '2024-02-30')"
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["2024-01-01 10:00:00", "2024-12-31T23:59:59"], "timestamp"),
+        (["2024-01-01 10:00:00.123456", "2024-01-01 10:00:00.123456789"], "timestamp"),
+        (["2024-01-01", "2024-01-02 03:04:05"], "timestamp"),
+        (["2024-01-01 25:00:00"], "string"),
+        (["2024-01-01 10:00"], "string"),
+        (["2024-01-01T10:00:00Z"], "string"),
+        (["2024/01/01"], "string"),
+        (["20240101"], "int"),
+    ],
+)
+def test_timestamps(values, expected):
+    assert one_column(values).type == expected
+
+
+def test_invalid_day_inside_a_timestamp_is_string():
+    result = one_column(["2024-01-01 10:00:00", "2023-02-29 10:00:00"])
+    assert result.type == "string"
+    assert "not real dates" in result.reason
+
+
+def test_mixed_types_explain_each_conflict():
+    result = one_column(["12", "2024-01-01"])
+    assert result.type == "string"
+    assert result.reason == "string: '2024-01-01' is not a number; '12' is not a boolean, date or timestamp"
+
+
+def test_max_length_counts_characters():
+    result = profile("name\n홍길동\nab\n".encode(), header="present")
+    assert column(result, "name").max_length == 3
+
+
+def test_types_are_decided_over_all_rows_across_many_batches(monkeypatch):
+    monkeypatch.setattr(inference, "_PROFILE_BLOCK", 1 << 12)
+    rows = [["id", "code", "amount", "day", "flag"]]
+    rows += [[str(i), str(100 + i), str(i), "2024-01-01", "true"] for i in range(20_000)]
+    rows.append(["3000000000", "0042", "1.25", "2024-02-30", "false"])  # the very last row
+    result = profile(csv_bytes(rows), head_bytes=4096)
+
+    assert result.rows == 20_001
+    assert types(result) == {
+        "id": "bigint",
+        "code": "string",
+        "amount": "decimal(7,2)",
+        "day": "string",
+        "flag": "boolean",
+    }
+    assert column(result, "code").reason.startswith("string: 1 of 20001 values have leading zeros")
+    assert column(result, "day").reason == "string: 1 of 20001 values are not real dates (e.g. '2024-02-30')"
+
+
+# --------------------------------------------------------------------------- problems
+
+
+def test_ragged_rows_are_counted_and_skipped():
+    data = b"a,b,c\n1,2,3\n4,5\n6,7,8\n9,10,11,12\n13,14,15\n"
+    result = profile(data)
+
+    assert result.rows == 3
+    assert result.bad_rows == 2
+    assert result.problems == ("2 ragged rows (first at line 3: expected 3 fields, got 2)",)
+    assert column(result, "a").non_null == 3
+
+
+def test_empty_file():
+    result = profile(b"")
+    assert (result.rows, result.columns, result.problems) == (0, (), ("empty file",))
+
+
+def test_blank_lines_only():
+    result = profile(b"\n\n\r\n")
+    assert result.rows == 0
+    assert result.problems == ("empty file (no rows)",)
+
+
+def test_header_only_file():
+    result = profile(b"id,name,amount\n")
+
+    assert result.format.header is True
+    assert result.rows == 0
+    assert result.problems == ("header only",)
+    assert [c.name for c in result.columns] == ["id", "name", "amount"]
+    assert all(c.reason == "string: all values empty" for c in result.columns)
+
+
+def test_corrupt_gzip_is_a_problem():
+    data = gzip.compress(csv_bytes(PEOPLE * 50))
+    result = profile(data[: len(data) // 2])
+    assert result.problems
+    assert any("reading stopped" in p or "gzip" in p for p in result.problems)
+
+
+def test_a_failing_stream_does_not_raise():
+    class Broken(io.RawIOBase):
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, size=-1) -> bytes:
+            self.calls += 1
+            if self.calls == 1:
+                return b"id,name\n1,a\n2,b\n"
+            raise OSError("connection reset")
+
+    result = profile_stream(Broken(), head_bytes=16)  # the whole first read: the head is full
+    assert result.format.header is True
+    assert result.rows == 0
+    assert result.problems == ("reading stopped after 0 data rows: connection reset",)
+    assert profile_stream(Broken(), head_bytes=1 << 10).problems == (
+        "could not read the file: connection reset",
+    )
+
+
+class Trickle(io.RawIOBase):
+    """A stream that returns at most a few bytes per read, like a slow socket."""
+
+    def __init__(self, data: bytes, step: int = 7) -> None:
+        self.data, self.at, self.step = data, 0, step
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size=-1) -> bytes:
+        size = self.step if size is None or size < 0 else min(size, self.step)
+        piece = self.data[self.at : self.at + size]
+        self.at += len(piece)
+        return piece
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_short_reads_and_a_tiny_head(compress):
+    data = csv_bytes(PEOPLE * 30)  # the header line recurs among the data: still one header
+    data = gzip.compress(data) if compress else data
+    result = profile_stream(Trickle(data), head_bytes=5)
+
+    assert result.format.header is True
+    assert [c.name for c in result.columns] == ["id", "name", "score", "joined"]
+    assert result.rows == len(PEOPLE) * 30 - 1
+    assert column(result, "joined").non_null == result.rows
+
+
+def test_iter_string_batches_with_short_reads():
+    fmt = CsvFormat(",", True, "\n", "gzip", "utf-8", True)
+    data = gzip.compress(csv_bytes(PEOPLE))
+    table = pa.Table.from_batches(list(iter_string_batches(Trickle(data), fmt, ["a", "b", "c", "d"])))
+    assert table.column("b").to_pylist() == ["Kim Minji", "Lee Jun", "Park, Ha-eun"]
+
+
+# --------------------------------------------------------------------------- iter_string_batches
+
+
+def test_iter_string_batches_yields_strings_with_nulls():
+    data = b"id,amount,note\n1,2.5,\n,3,x\n"
+    fmt, _ = detect_format(data)
+    batches = list(iter_string_batches(io.BytesIO(data), fmt, ["id", "amount", "note"]))
+    table = pa.Table.from_batches(batches)
+
+    assert table.schema == pa.schema([("id", pa.string()), ("amount", pa.string()), ("note", pa.string())])
+    assert table.to_pylist() == [
+        {"id": "1", "amount": "2.5", "note": None},
+        {"id": None, "amount": "3", "note": "x"},
+    ]
+
+
+def test_iter_string_batches_handles_gzip_cp949_and_ragged_rows():
+    text = "번호|이름\n1|홍길동\n2|김철수|extra\n3|\n"
+    data = gzip.compress(text.encode("cp949"))
+    fmt = CsvFormat("|", False, "\n", "gzip", "cp949", True)
+    table = read_all(data, fmt, ["no", "name"], block_size=1 << 10)
+    assert table.to_pydict() == {"no": ["1", "3"], "name": ["홍길동", None]}
+
+
+def test_iter_string_batches_strips_the_bom_and_reads_without_header():
+    data = "\ufeff1;a\r\n2;b\r\n".encode()
+    fmt = CsvFormat(";", False, "\r\n", "none", "utf-8-sig", False)
+    assert read_all(data, fmt, ["n", "s"]).to_pydict() == {"n": ["1", "2"], "s": ["a", "b"]}
+
+
+def test_iter_string_batches_yields_several_bounded_batches():
+    rows = [[str(i), "x" * 50] for i in range(5000)]
+    batches = list(iter_string_batches(io.BytesIO(csv_bytes(rows)), PLAIN, ["n", "s"], block_size=1 << 14))
+    assert len(batches) > 5
+    assert sum(b.num_rows for b in batches) == 5000
+    assert batches[-1].column(0)[-1].as_py() == "4999"
+
+
+# --------------------------------------------------------------------------- several files
+
+
+def test_widen_lattice():
+    assert widen("int", "bigint") == "bigint"
+    assert widen("int", "decimal(5,2)") == "decimal(12,2)"
+    assert widen("bigint", "decimal(5,2)") == "decimal(21,2)"
+    assert widen("decimal(5,2)", "decimal(10,0)") == "decimal(12,2)"
+    assert widen("decimal(38,30)", "int") == "double"
+    assert widen("decimal(5,2)", "double") == "double"
+    assert widen("int", "double") == "double"
+    assert widen("date", "timestamp") == "timestamp"
+    assert widen("date", "int") == "string"
+    assert widen("boolean", "int") == "string"
+    assert widen("string", "int") == "string"
+    assert widen("boolean", "boolean") == "boolean"
+
+
+def test_merge_columns_widens_unions_and_sums():
+    first = profile(b"id,amount,day\n1,2.5,2024-01-01\n2,3,2024-01-02\n")
+    second = profile(b"id,day,extra,amount\n3000000000,2024-01-03 10:00:00,x,\n4,2024-01-04,y,\n")
+    third = profile(b"id,day\n5,tuesday\n")
+
+    merged = merge_columns([first, second, third])
+    by_name = {c.name: c for c in merged}
+
+    assert [c.name for c in merged] == ["id", "amount", "day", "extra"]
+    assert by_name["id"].type == "bigint"
+    assert by_name["id"].reason == "bigint: widened from int, bigint across 3 files"
+    assert (by_name["id"].non_null, by_name["id"].nulls) == (5, 0)
+    # second file has no amounts: it does not vote; third file lacks the column: its row is null
+    assert by_name["amount"].type == "decimal(2,1)"
+    assert (by_name["amount"].non_null, by_name["amount"].nulls) == (2, 3)
+    assert by_name["amount"].reason.endswith("missing from 1 of 3 files")
+    assert by_name["day"].type == "string"
+    assert by_name["day"].reason.startswith("string: file 3 is string")
+    assert (by_name["extra"].type, by_name["extra"].nulls) == ("string", 3)
+    assert by_name["extra"].max_length == 1
+
+
+def test_merge_columns_agreeing_files_and_incompatible_files():
+    a = profile(b"n,flag\n1,true\n")
+    b = profile(b"n,flag\n2,2024-01-01\n")
+    merged = {c.name: c for c in merge_columns([a, b])}
+
+    assert merged["n"].type == "int"
+    assert merged["n"].reason.startswith("int: all 2 files with values agree")
+    assert merged["flag"].type == "string"
+    assert merged["flag"].reason == "string: incompatible types across files (boolean, date)"
+
+
+def test_merge_columns_matches_duplicate_names_by_occurrence():
+    a = profile(b"x,x\n1,a\n")
+    b = profile(b"x,x\n2,b\n")
+    assert [(c.name, c.type, c.non_null) for c in merge_columns([a, b])] == [
+        ("x", "int", 2),
+        ("x", "string", 2),
+    ]
+
+
+def test_merge_of_one_file_keeps_its_reasons():
+    a = profile(csv_bytes(PEOPLE))
+    assert merge_columns([a]) == a.columns
+
+
+# --------------------------------------------------------------------------- properties
+
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FAST
+@given(st.lists(st.integers(min_value=-(2**63), max_value=2**63 - 1), min_size=1, max_size=40))
+def test_any_list_of_ints_infers_int_or_bigint(values):
+    result = one_column([str(v) for v in values])
+    fits_int32 = all(-(2**31) <= v < 2**31 for v in values)
+    assert result.type == ("int" if fits_int32 else "bigint")
+    assert result.non_null == len(values)
+
+
+@FAST
+@given(
+    st.lists(st.integers(min_value=0, max_value=10**12), min_size=1, max_size=30),
+    st.integers(min_value=1, max_value=10**6),
+    st.integers(min_value=1, max_value=4),
+    st.data(),
+)
+def test_ints_with_one_leading_zero_code_infer_string(values, code, zeros, data):
+    position = data.draw(st.integers(min_value=0, max_value=len(values)))
+    values = [str(v) for v in values]
+    values.insert(position, "0" * zeros + str(code))
+    result = one_column(values)
+    assert result.type == "string"
+    assert "leading zeros" in result.reason
+
+
+@FAST
+@given(
+    st.lists(
+        st.decimals(min_value=-(10**6), max_value=10**6, places=3, allow_nan=False), min_size=1, max_size=30
+    )
+)
+def test_fixed_point_numbers_infer_a_decimal_that_holds_them(values):
+    texts = [f"{v:f}" for v in values]
+    result = one_column(texts)
+    if all("." not in t for t in texts):
+        assert result.type in ("int", "bigint")
+        return
+    precision, scale = map(int, result.type.removeprefix("decimal(").removesuffix(")").split(","))
+    assert scale == max(len(t.split(".")[1]) if "." in t else 0 for t in texts)
+    assert precision - scale >= max(len(t.lstrip("-").split(".")[0]) for t in texts)
+    assert precision <= 38
+
+
+GLUE = st.one_of(
+    st.sampled_from(["int", "bigint", "double", "boolean", "date", "timestamp", "string"]),
+    st.integers(min_value=1, max_value=38).flatmap(
+        lambda p: st.integers(min_value=0, max_value=p).map(lambda s: f"decimal({p},{s})")
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(GLUE, GLUE, GLUE)
+def test_widen_is_commutative_associative_and_idempotent(a, b, c):
+    assert widen(a, a) == a
+    assert widen(a, b) == widen(b, a)
+    assert widen(widen(a, b), c) == widen(a, widen(b, c))
+    assert widen(a, "string") == "string"
+
+
+@settings(max_examples=300, deadline=None)
+@given(GLUE, GLUE)
+def test_widen_is_an_upper_bound(a, b):
+    top = widen(a, b)
+    assert widen(top, a) == top
+    assert widen(top, b) == top
+
+
+CELL = st.text(alphabet=st.sampled_from(list('ab ,;"\n한1.')), max_size=8)
+
+
+@FAST
+@given(st.lists(st.tuples(CELL, CELL, CELL), min_size=1, max_size=20), st.sampled_from([",", ";", "|", "\t"]))
+def test_iter_string_batches_round_trips_what_csv_writes(rows, delimiter):
+    data = csv_bytes([list(r) for r in rows], delimiter=delimiter)
+    fmt = CsvFormat(delimiter, True, "\n", "none", "utf-8", False)
+    table = read_all(data, fmt, ["a", "b", "c"])
+    expected = [[value or None for value in row] for row in rows]
+    assert [list(r.values()) for r in table.to_pylist()] == expected
