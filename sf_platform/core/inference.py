@@ -698,7 +698,8 @@ class _ColumnStats:
         if shortest < 4 or longest > 5:
             bad = column.filter(pc.or_(pc.less(lengths, 4), pc.greater(lengths, 5)))[0].as_py()
         else:
-            ok = pc.is_in(pc.utf8_lower(column), value_set=_BOOLEANS)
+            # is_in says False for nulls; empty fields are nulls, not evidence against boolean
+            ok = pc.or_(pc.is_in(pc.utf8_lower(column), value_set=_BOOLEANS), pc.is_null(column))
             if _all(ok):
                 return
             bad = column.filter(pc.invert(ok))[0].as_py()

@@ -280,7 +280,7 @@ def _load_data(cur, db, tbl, data_columns, partition_keys, partitions, source_ke
         if state["error"] is not None:
             raise state["error"]
         loaded = cur.rowcount
-        warnings = cur.connection.show_warnings() if cur.connection.warning_count() else ()
+        warnings = cur.connection.show_warnings() if cur.warning_count else ()
     if warnings:
         raise MirrorError(f"MySQL reported problems loading {source_key}: {list(warnings)[:5]}")
     if loaded != state["rows"]:

@@ -720,3 +720,13 @@ def test_iter_string_batches_round_trips_what_csv_writes(rows, delimiter):
     table = read_all(data, fmt, ["a", "b", "c"])
     expected = [[value or None for value in row] for row in rows]
     assert [list(r.values()) for r in table.to_pylist()] == expected
+
+
+def test_column_of_short_numbers_with_empty_values_is_not_mistaken_for_boolean():
+    # 4-5 character values with gaps go through the boolean check; the gaps must not be taken as
+    # counter-examples (they are nulls).
+    rows = ["id,score,passed"] + [f"{i},{'' if i % 3 == 0 else f'{i}.25'},{'' if i % 3 == 0 else 'true'}" for i in range(1, 40)]
+    profile = profile_stream(io.BytesIO(("\n".join(rows) + "\n").encode()))
+    types = {c.name: c.type for c in profile.columns}
+    assert types == {"id": "int", "score": "decimal(4,2)", "passed": "boolean"}
+    assert {c.name: c.nulls for c in profile.columns} == {"id": 0, "score": 13, "passed": 13}
