@@ -68,3 +68,90 @@ def _drop_mysql_database(env: dict[str, str]) -> None:
         return
     with conn, conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{env['SF_MYSQL_DATABASE']}`")
+
+
+# ---- per-test resources on the session's stack: each test gets its own bucket / database
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture()
+def landing(stack_env):
+    """A fresh, empty landing bucket on the moto server."""
+    from dagster_aws.s3 import S3Resource
+
+    from sf_platform.resources.aws import LandingBucket
+
+    s3 = S3Resource(
+        region_name=stack_env["SF_AWS_REGION"],
+        endpoint_url=stack_env["SF_AWS_ENDPOINT_URL"],
+        aws_access_key_id=stack_env["SF_AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=stack_env["SF_AWS_SECRET_ACCESS_KEY"],
+    )
+    bucket = LandingBucket(s3=s3, bucket=_unique("sf-t-"))
+    bucket.ensure_bucket()
+    return bucket
+
+
+@pytest.fixture()
+def glue(stack_env):
+    """A Glue catalog resource pointing at a fresh database on the moto server."""
+    from sf_platform.resources.aws import GlueCatalog
+
+    catalog = GlueCatalog(
+        region_name=stack_env["SF_AWS_REGION"],
+        endpoint_url=stack_env["SF_AWS_ENDPOINT_URL"],
+        aws_access_key_id=stack_env["SF_AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=stack_env["SF_AWS_SECRET_ACCESS_KEY"],
+        database=_unique("sf_t_"),
+    )
+    catalog.ensure_database()
+    return catalog
+
+
+@pytest.fixture()
+def mysql(stack_env):
+    """A MySQL resource on a fresh database, dropped after the test."""
+    from sf_platform.resources.mysql import MySQLResource
+
+    resource = MySQLResource(
+        host=stack_env["SF_MYSQL_HOST"],
+        port=int(stack_env["SF_MYSQL_PORT"]),
+        user=stack_env["SF_MYSQL_USER"],
+        password=stack_env["SF_MYSQL_PASSWORD"],
+        database=_unique("sf_t_"),
+    )
+    resource.ensure_database()
+    yield resource
+    _drop_mysql_database({**stack_env, "SF_MYSQL_DATABASE": resource.database})
+
+
+@pytest.fixture()
+def snowflake_conn(stack_env):
+    """A real snowflake-connector connection to the fakesnow server, on a fresh database.
+
+    Yields (connection, database, schema)."""
+    import snowflake.connector
+
+    database = _unique("SF_T_").upper()
+    conn = snowflake.connector.connect(
+        user=stack_env["SF_SNOWFLAKE_USER"],
+        password=stack_env["SF_SNOWFLAKE_PASSWORD"],
+        account=stack_env["SF_SNOWFLAKE_ACCOUNT"],
+        host=stack_env["SF_SNOWFLAKE_HOST"],
+        port=int(stack_env["SF_SNOWFLAKE_PORT"]),
+        protocol=stack_env["SF_SNOWFLAKE_PROTOCOL"],
+        database=database,
+        schema="RAW",
+        session_parameters={"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False},
+        network_timeout=60,
+    )
+    try:
+        yield conn, database, "RAW"
+    finally:
+        try:
+            conn.cursor().execute(f'DROP DATABASE IF EXISTS "{database}"')
+        finally:
+            conn.close()

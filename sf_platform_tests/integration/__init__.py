@@ -1,0 +1,1 @@
+"""Integration tests: each hop against the real local services."""
