@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="stack up, seed, materialize everything, print the summary")
     sub.add_parser("summary", help="files / catalog / MySQL / Snowflake rows per table")
     sub.add_parser("discover", help="propose registry entries for table prefixes not in the registry")
+    sub.add_parser("snowflake-tables", help="cache the Snowflake tables the registry's `exports` select")
     sub.add_parser("ui", help="stack up, then `dagster dev` on the local stack")
 
     args = parser.parse_args(argv)
@@ -92,9 +93,9 @@ def _seed(args) -> int:
 
 
 def _dagster_home(cfg: Settings) -> Path:
-    home = cfg.state_dir / "dagster_home"
-    home.mkdir(parents=True, exist_ok=True)
-    return home
+    from sf_platform.local import dagster_home
+
+    return dagster_home.prepare(cfg.state_dir / "dagster_home")
 
 
 def _materialize(args) -> int:
@@ -146,6 +147,20 @@ def _discover(args) -> int:
     return 0
 
 
+def _snowflake_tables(args) -> int:
+    from sf_platform.core.exports import lock_path
+    from sf_platform.core.registry import load_registry
+    from sf_platform.hops.snowflake_export import write_table_lock
+    from sf_platform.runtime import open_resources
+
+    cfg = Settings.from_env()
+    path = lock_path(cfg.tables_file)
+    with open_resources(cfg) as r, r.snowflake.get_connection() as conn:
+        tables = write_table_lock(conn, load_registry(cfg.tables_file), cfg.snowflake_database, cfg.snowflake_schema, path)
+    print(f"{len(tables)} tables to export, cached in {path}: {', '.join(t.name for t in tables) or '(none)'}")
+    return 0
+
+
 def _ui(args) -> int:
     cfg = Settings.from_env()
     _ensure_stack(cfg)
@@ -163,6 +178,7 @@ COMMANDS = {
     "demo": _demo,
     "summary": _summary,
     "discover": _discover,
+    "snowflake-tables": _snowflake_tables,
     "ui": _ui,
 }
 

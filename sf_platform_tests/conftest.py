@@ -50,9 +50,9 @@ def stack_env(tmp_path_factory) -> Iterator[dict[str, str]]:
 
 
 def _dagster_home(state_dir: Path) -> Path:
-    home = state_dir / "dagster_home"
-    home.mkdir(exist_ok=True)
-    return home
+    from sf_platform.local import dagster_home
+
+    return dagster_home.prepare(state_dir / "dagster_home")
 
 
 def _drop_mysql_database(env: dict[str, str]) -> None:

@@ -1,0 +1,62 @@
+"""Reconciliation checks: rows in the files (catalog recordCount) = rows loaded + rows quarantined."""
+
+import dagster as dg
+from dagster_snowflake import SnowflakeResource
+
+from sf_platform.assets.mysql import mysql_key
+from sf_platform.assets.snowflake import snowflake_key
+from sf_platform.core.quarantine import QUARANTINE_ROOT
+from sf_platform.core.registry import Registry
+from sf_platform.hops.inspect import mysql_counts, snowflake_counts
+from sf_platform.resources.aws import GlueCatalog, LandingBucket
+from sf_platform.resources.mysql import MySQLResource
+
+
+def reconcile(record_count: int, rows: int, quarantined: int, quarantine_uri: str) -> dg.AssetCheckResult:
+    metadata = {
+        "catalog_record_count": record_count,
+        "rows_in_target": rows,
+        "rows_quarantined": quarantined,
+        "difference": record_count - quarantined - rows,
+    }
+    if rows + quarantined != record_count:
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR, metadata=metadata)
+    if quarantined:
+        return dg.AssetCheckResult(
+            passed=False, severity=dg.AssetCheckSeverity.WARN, metadata={**metadata, "quarantine": quarantine_uri}
+        )
+    return dg.AssetCheckResult(passed=True, metadata=metadata)
+
+
+def build_reconcile_checks(registry: Registry, mysql_db: str, sf_db: str, sf_schema: str) -> list:
+    checks = []
+    for table, config in registry.tables.items():
+        if "mysql" in config.targets:
+            checks.append(_mysql(table, mysql_key(mysql_db, table)))
+        if "snowflake" in config.targets:
+            checks.append(_snowflake(table, sf_db, sf_schema, snowflake_key(sf_db, sf_schema, table)))
+    return checks
+
+
+def _record_count(glue: GlueCatalog, table: str) -> int:
+    entry = glue.get_table(table)
+    return int(entry["Parameters"].get("recordCount", 0)) if entry else 0
+
+
+def _mysql(table: str, key: dg.AssetKey):
+    @dg.asset_check(asset=key, name="rows_reconcile", description="Catalog recordCount = MySQL rows + quarantined rows.")
+    def check(glue: GlueCatalog, mysql: MySQLResource, landing: LandingBucket) -> dg.AssetCheckResult:
+        rows, quarantined = mysql_counts(mysql, table)
+        return reconcile(_record_count(glue, table), rows, quarantined, landing.uri(f"{QUARANTINE_ROOT}/mysql/{table}/"))
+
+    return check
+
+
+def _snowflake(table: str, sf_db: str, sf_schema: str, key: dg.AssetKey):
+    @dg.asset_check(asset=key, name="rows_reconcile", description="Catalog recordCount = Snowflake rows + quarantined rows.")
+    def check(glue: GlueCatalog, snowflake: SnowflakeResource, landing: LandingBucket) -> dg.AssetCheckResult:
+        with snowflake.get_connection() as conn:
+            rows, quarantined = snowflake_counts(conn, sf_db, sf_schema, table)
+        return reconcile(_record_count(glue, table), rows, quarantined, landing.uri(f"{QUARANTINE_ROOT}/snowflake/{table}/"))
+
+    return check

@@ -1,0 +1,1 @@
+"""Sensors: react to files landing in the bucket."""
