@@ -72,9 +72,10 @@ def _snowflake(cfg: settings.Settings) -> SnowflakeResource:
     # connector reaches it through these connection arguments (not secrets: loopback host and port).
     local_args = {
         "host": settings.get("SF_SNOWFLAKE_HOST") or "127.0.0.1",
-        "port": int(settings.get("SF_SNOWFLAKE_PORT") or 0) or None,
         "protocol": settings.get("SF_SNOWFLAKE_PROTOCOL") or "http",
         "session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False},
         "network_timeout": 60,
     }
+    if settings.get("SF_SNOWFLAKE_PORT"):
+        local_args["port"] = int(settings.get("SF_SNOWFLAKE_PORT"))
     return SnowflakeResource(**common, additional_snowflake_connection_args=local_args)

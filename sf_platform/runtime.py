@@ -10,15 +10,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dagster as dg
-import yaml
 
 from sf_platform import deployments
 from sf_platform.core import demo_data
 from sf_platform.core.ddl import snowflake_table_ref
 from sf_platform.core.identifiers import quote_mysql
-from sf_platform.core.inference import profile_stream
 from sf_platform.core.naming import is_data_key
 from sf_platform.core.registry import load_registry
+from sf_platform.hops.crawl import discover_tables
 from sf_platform.settings import Settings
 
 
@@ -71,24 +70,8 @@ def _snowflake_count(snowflake, cfg: Settings, table: str):
 
 
 def discover(cfg: Settings) -> str:
-    """YAML registry entries for table prefixes in the bucket that the registry does not list."""
+    """YAML registry entries (with the evidence as comments) for tables in the bucket that the registry
+    does not list: unknown table prefixes, and loose files that organize would move to a new prefix."""
     registry = load_registry(cfg.tables_file)
-    proposals = {}
     with open_resources(cfg) as r:
-        for prefix in r.landing.list_prefixes():
-            if prefix in registry.tables or prefix.startswith("_"):
-                continue
-            keys = [o["Key"] for o in r.landing.list_objects(f"{prefix}/") if is_data_key(o["Key"])]
-            if not keys:
-                continue
-            body = r.landing.open(keys[0])
-            try:
-                profile = profile_stream(body)
-            finally:
-                body.close()
-            entry: dict = {"description": f"discovered under s3://{cfg.landing_bucket}/{prefix}/ ({len(keys)} files)"}
-            if not profile.format.header:
-                entry["header"] = "absent"
-                entry["columns"] = [c.name for c in profile.columns]
-            proposals[prefix] = entry
-    return yaml.safe_dump(proposals, sort_keys=False, allow_unicode=True) if proposals else ""
+        return discover_tables(r.landing, registry).to_yaml()

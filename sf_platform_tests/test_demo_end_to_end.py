@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,7 @@ from sf_platform.core import demo_data
 from sf_platform.core.ddl import snowflake_table_ref
 from sf_platform.core.registry import load_registry
 from sf_platform.runtime import open_resources
-from sf_platform.settings import REPO_ROOT, Settings
+from sf_platform.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -20,7 +21,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 def test_demo_loads_every_table_into_every_hop(stack_env):
     result = subprocess.run(
         [sys.executable, "-m", "sf_platform.cli", "demo"],
-        cwd=REPO_ROOT,
+        cwd=Path(stack_env["SF_STATE_DIR"]),
         capture_output=True,
         text=True,
         timeout=900,

@@ -24,7 +24,7 @@ from sf_platform.core.ddl import snowflake_table_ref
 from sf_platform.local import dagster_home
 from sf_platform.local.stack import free_port
 from sf_platform.runtime import open_resources, seed_demo
-from sf_platform.settings import REPO_ROOT, Settings
+from sf_platform.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -69,10 +69,17 @@ def ui(stack_env, tmp_path, monkeypatch):
     with open_resources(cfg) as r:
         r.mysql.ensure_database()
     port = free_port()
+    # Dagster reads `.env` from the working directory over the environment; a developer's repo-root
+    # .env must not redirect this test, so run from tmp_path with a workspace file of its own.
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n  - python_module:\n      module_name: sf_platform.definitions\n"
+        f"      working_directory: {tmp_path}\n"
+    )
     log = open(tmp_path / "dagster_dev.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=REPO_ROOT,
+        [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)],
+        cwd=tmp_path,
         env=dict(os.environ),
         stdout=log,
         stderr=subprocess.STDOUT,

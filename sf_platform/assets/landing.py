@@ -4,13 +4,15 @@ import dagster as dg
 
 from sf_platform.core.naming import is_data_key
 from sf_platform.core.registry import Registry
-from sf_platform.hops.organize import organize
+from sf_platform.hops.organize import organize, unregistered_prefixes
 from sf_platform.resources.aws import LandingBucket
 
 LANDING_KEY = dg.AssetKey("landing")
 
+
 def s3_key(table: str) -> dg.AssetKey:
     return dg.AssetKey(["s3", table])
+
 
 def landing_spec() -> dg.AssetSpec:
     return dg.AssetSpec(
@@ -19,6 +21,7 @@ def landing_spec() -> dg.AssetSpec:
         kinds={"s3"},
         group_name="landing",
     )
+
 
 def build_organize_asset(registry: Registry) -> dg.AssetsDefinition:
     specs = [
@@ -42,10 +45,10 @@ def build_organize_asset(registry: Registry) -> dg.AssetsDefinition:
             context.log.warning(f"left in place: {key}: {reason}")
         for key, error in report.failed.items():
             context.log.error(f"not moved (source kept): {key}: {error}")
-        unregistered = sorted(report.tables() - set(registry.tables))
+        unregistered = unregistered_prefixes(landing, set(registry.tables))
         if unregistered:
             context.log.warning(
-                f"files moved for tables not in {registry.source}: {unregistered}; "
+                f"table prefixes not in {registry.source}: {unregistered}; "
                 "run `sf-platform discover` to propose registry entries"
             )
         for asset_key in context.selected_asset_keys:
@@ -57,11 +60,12 @@ def build_organize_asset(registry: Registry) -> dg.AssetsDefinition:
                     "dagster/table_name": landing.uri(f"{table}/"),
                     "files": len(objects),
                     "bytes": sum(int(o["Size"]) for o in objects),
-                    "files_moved_this_run": len(report.moved.get(table, [])),
-                    "bytes_moved_this_run": report.bytes_moved.get(table, 0),
-                    "interrupted_moves_finished": len(report.finished),
+                    **{f"{name}_this_run": value for name, value in report.summary(table).items()},
+                    "root_objects_listed": report.listed,
                     "left_in_place": dg.MetadataValue.json(report.left_in_place),
                     "move_failures": dg.MetadataValue.json(report.failed),
+                    "unfinished_copies_aborted": dg.MetadataValue.json(report.aborted_uploads),
+                    "unregistered_tables": dg.MetadataValue.json(unregistered),
                 },
             )
 

@@ -2,13 +2,17 @@
 
 Builds exactly what a Glue crawler writes for a CSV table (SerDe, formats, the crawler's parameters),
 re-applies the registry's overrides on every crawl, and applies the table's schema change policy
-against the entry already in the catalog. Pure: the Glue API calls live in the resource.
+against the entry already in the catalog. What we write is merged into the existing entry: fields we
+do not manage (a Description, hand-added parameters, a column comment written by a person) survive,
+and an entry that would not change is not written (no new table version). Pure: the Glue API calls
+live in the resource.
 """
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from . import types as glue_types
@@ -30,6 +34,46 @@ P_OVERRIDE = "sf.override"
 P_ENCODING = "sf.encoding"
 P_HEADER = "sf.header"
 P_LINE_TERMINATOR = "sf.line_terminator"
+# What Glue's crawler sets on a table it finds deleted with DeleteBehavior DEPRECATE_IN_DATABASE.
+DEPRECATED = "DEPRECATED_BY_CRAWLER"
+
+# Table (and storage descriptor) parameters a crawl owns: rewritten or removed on every crawl. Every
+# other parameter, and every "sf."-less key someone adds by hand, is kept.
+_CRAWLER_PARAMETERS = frozenset(
+    {
+        "classification",
+        "delimiter",
+        "skip.header.line.count",
+        "compressionType",
+        "typeOfData",
+        "areColumnsQuoted",
+        "columnsOrdered",
+        "objectCount",
+        "sizeKey",
+        "recordCount",
+        "averageRecordSize",
+        DEPRECATED,
+    }
+)
+_SERDE_PARAMETERS = frozenset({"field.delim", "separatorChar", "quoteChar", "escapeChar", "serialization.encoding"})
+# The keys of a Glue TableInput / PartitionInput: what GetTable / GetPartitions return beyond these
+# (CreateTime, VersionId, DatabaseName ...) cannot be written back.
+TABLE_INPUT_KEYS = (
+    "Name",
+    "Description",
+    "Owner",
+    "LastAccessTime",
+    "LastAnalyzedTime",
+    "Retention",
+    "StorageDescriptor",
+    "PartitionKeys",
+    "ViewOriginalText",
+    "ViewExpandedText",
+    "TableType",
+    "Parameters",
+    "TargetTable",
+)
+PARTITION_INPUT_KEYS = ("Values", "LastAccessTime", "StorageDescriptor", "Parameters", "LastAnalyzedTime")
 
 _JAVA_CHARSET = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "cp949": "MS949"}
 
@@ -52,6 +96,9 @@ class CatalogColumn:
             params[P_INFERRED] = self.inferred_type
         if self.override:
             params[P_OVERRIDE] = self.override
+        if self.reason:
+            # The whole reason; the Comment (255 characters at most) shows its start.
+            params[P_REASON] = self.reason
         return {"Name": self.name, "Type": self.type, "Comment": self.reason[:255], "Parameters": params}
 
     @classmethod
@@ -63,7 +110,7 @@ class CatalogColumn:
             source_name=params.get(P_SOURCE_NAME, column["Name"]),
             max_length=int(params.get(P_MAX_LENGTH, 0) or 0),
             inferred_type=params.get(P_INFERRED, ""),
-            reason=column.get("Comment", ""),
+            reason=params.get(P_REASON) or column.get("Comment", ""),
             override=params.get(P_OVERRIDE, ""),
         )
 
@@ -161,17 +208,30 @@ def decide_columns(
     if behavior is UpdateBehavior.UPDATE_IN_DATABASE:
         return CatalogDecision(tuple(crawled), diff, applied=True)
     if behavior is UpdateBehavior.MERGE_NEW_COLUMNS:
+        # Applied even when nothing is new: the statistics (recordCount, max lengths) stay current.
         by_name = {c.name: c for c in crawled}
         kept = [_refresh_stats(c, by_name.get(c.name)) for c in existing]
         added = [c for c in crawled if c.name in diff.added]
-        notes = tuple(f"kept {c}: {a} (crawl saw {b})" for c, a, b in diff.retyped)
-        return CatalogDecision(tuple(kept + added), diff, applied=bool(added), notes=notes)
+        notes = tuple(
+            f"kept {c}: {a} (crawl saw {b})" for c, a, b in diff.retyped if not by_name[c].override
+        )
+        return CatalogDecision(tuple(kept + added), diff, applied=True, notes=notes)
     return CatalogDecision(tuple(existing), diff, applied=False, notes=("UpdateBehavior LOG: schema change logged only",))
 
 
 def _refresh_stats(old: CatalogColumn, crawled: CatalogColumn | None) -> CatalogColumn:
     if crawled is None:
         return old
+    if crawled.override:  # the registry's word is re-applied after every crawl, whatever the policy
+        return CatalogColumn(
+            name=old.name,
+            type=crawled.type,
+            source_name=crawled.source_name,
+            max_length=max(old.max_length, crawled.max_length),
+            inferred_type=crawled.inferred_type,
+            reason=crawled.reason,
+            override=crawled.override,
+        )
     return CatalogColumn(
         name=old.name,
         type=old.type,
@@ -192,8 +252,12 @@ def table_input(
     fmt: CsvFormat,
     stats: CrawlStats,
     extra_parameters: Mapping[str, str] | None = None,
+    description: str = "",
 ) -> dict:
-    """A Glue TableInput for a CSV table, as a crawler writes it (plus our ``sf.*`` parameters)."""
+    """A Glue TableInput for a CSV table, as a crawler writes it (plus our ``sf.*`` parameters).
+
+    This is what a crawl manages; ``merge_table_input`` lays it over the entry already in the catalog.
+    ``description`` is only used for a new entry (see ``merge_table_input``)."""
     delimiter = fmt.delimiter
     if fmt.quoted:
         serde = {
@@ -204,7 +268,6 @@ def table_input(
         serde = {"SerializationLibrary": LAZY_SIMPLE_SERDE, "Parameters": {"field.delim": delimiter}}
     if fmt.encoding not in ("utf-8", "utf-8-sig"):
         serde["Parameters"]["serialization.encoding"] = _JAVA_CHARSET.get(fmt.encoding, fmt.encoding)
-    average = stats.size_bytes // stats.record_count if stats.record_count else 0
     parameters = {
         "classification": "csv",
         "delimiter": delimiter,
@@ -213,10 +276,7 @@ def table_input(
         "typeOfData": "file",
         "areColumnsQuoted": "true" if fmt.quoted else "false",
         "columnsOrdered": "true",
-        "objectCount": str(stats.object_count),
-        "sizeKey": str(stats.size_bytes),
-        "recordCount": str(stats.record_count),
-        "averageRecordSize": str(average),
+        **stats_parameters(stats),
         P_ENCODING: fmt.encoding,
         P_HEADER: "present" if fmt.header else "absent",
         P_LINE_TERMINATOR: json.dumps(fmt.line_terminator),
@@ -224,6 +284,7 @@ def table_input(
     }
     return {
         "Name": name,
+        **({"Description": description} if description else {}),
         "TableType": "EXTERNAL_TABLE",
         "Parameters": parameters,
         "PartitionKeys": [{"Name": k, "Type": "string"} for k in partition_keys],
@@ -241,6 +302,159 @@ def table_input(
             "StoredAsSubDirectories": False,
         },
     }
+
+
+def stats_parameters(stats: CrawlStats) -> dict[str, str]:
+    """The crawler's size and count parameters, for a table or one partition."""
+    average = stats.size_bytes // stats.record_count if stats.record_count else 0
+    return {
+        "objectCount": str(stats.object_count),
+        "sizeKey": str(stats.size_bytes),
+        "recordCount": str(stats.record_count),
+        "averageRecordSize": str(average),
+    }
+
+
+# ------------------------------------------------------------------------------------------ merging
+
+
+def as_table_input(table: Mapping) -> dict:
+    """A GetTable ``Table`` cut down to what UpdateTable accepts."""
+    return {k: copy.deepcopy(table[k]) for k in TABLE_INPUT_KEYS if k in table}
+
+
+def as_partition_input(partition: Mapping) -> dict:
+    return {k: copy.deepcopy(partition[k]) for k in PARTITION_INPUT_KEYS if k in partition}
+
+
+def is_managed_parameter(key: str) -> bool:
+    return key in _CRAWLER_PARAMETERS or key.startswith("sf.")
+
+
+def merge_table_input(existing: Mapping | None, managed: Mapping) -> dict:
+    """The TableInput to write: what the crawl manages (``table_input``) over the existing entry.
+
+    Managed: the columns (their type, our ``sf.*`` parameters and our reason as Comment), partition
+    keys, location, formats, SerDe and its delimiter/quote/encoding parameters, the crawler's table
+    parameters. Kept: every other field and parameter, a column Comment someone wrote by hand, and the
+    Description (the registry's is used only while the entry has none)."""
+    managed = copy.deepcopy(dict(managed))
+    if existing is None:
+        return managed
+    merged = as_table_input(existing)
+    description = merged.get("Description") or managed.get("Description")
+    merged.update({k: v for k, v in managed.items() if k not in ("Parameters", "StorageDescriptor", "Description")})
+    if description:
+        merged["Description"] = description
+    merged["Parameters"] = _merge_parameters(merged.get("Parameters"), managed["Parameters"], is_managed_parameter)
+    merged["PartitionKeys"] = _merge_columns(existing.get("PartitionKeys") or [], managed["PartitionKeys"])
+    merged["StorageDescriptor"] = _merge_storage(merged.get("StorageDescriptor") or {}, managed["StorageDescriptor"])
+    return merged
+
+
+def _merge_storage(old: Mapping, new: Mapping) -> dict:
+    sd = {**old, **new}
+    sd["Parameters"] = _merge_parameters(old.get("Parameters"), new["Parameters"], is_managed_parameter)
+    old_serde, new_serde = old.get("SerdeInfo") or {}, new["SerdeInfo"]
+    sd["SerdeInfo"] = {
+        **old_serde,
+        **new_serde,
+        "Parameters": _merge_parameters(
+            old_serde.get("Parameters"), new_serde["Parameters"], _SERDE_PARAMETERS.__contains__
+        ),
+    }
+    sd["Columns"] = _merge_columns(old.get("Columns") or [], new["Columns"])
+    return sd
+
+
+def _merge_parameters(old: Mapping | None, new: Mapping, managed: Callable[[str], bool]) -> dict:
+    return {**{k: v for k, v in (old or {}).items() if not managed(k)}, **new}
+
+
+def _merge_columns(old: Sequence[Mapping], new: Sequence[Mapping]) -> list[dict]:
+    """New columns, each keeping the hand-made parts (comment, parameters) of the old column of its name."""
+    by_name = {c["Name"]: c for c in old}
+    merged = []
+    for column in new:
+        previous = by_name.get(column["Name"])
+        column = copy.deepcopy(dict(column))
+        if previous is not None:
+            params = _merge_parameters(previous.get("Parameters"), column.get("Parameters") or {}, is_managed_parameter)
+            if params:
+                column["Parameters"] = params
+            if _hand_written_comment(previous):
+                column["Comment"] = previous["Comment"]
+        merged.append(column)
+    return merged
+
+
+def _hand_written_comment(column: Mapping) -> bool:
+    comment = column.get("Comment") or ""
+    params = column.get("Parameters") or {}
+    if not comment:
+        return False
+    if P_REASON in params:
+        return comment != params[P_REASON][:255]
+    # Written before sf.reason existed: our columns carry sf.source_name, and their Comment is ours.
+    return P_SOURCE_NAME not in params
+
+
+def merge_partition_input(existing: Mapping | None, managed: Mapping) -> dict:
+    """A PartitionInput: the managed one, keeping hand-added partition parameters."""
+    managed = copy.deepcopy(dict(managed))
+    if existing is None:
+        return managed
+    merged = {**as_partition_input(existing), **managed}
+    merged["Parameters"] = _merge_parameters(existing.get("Parameters"), managed["Parameters"], is_managed_parameter)
+    return merged
+
+
+def partition_input(
+    values: Sequence[str], location: str, table: Mapping, stats: CrawlStats | None
+) -> dict:
+    """A partition as a crawler registers it: the table's storage descriptor at the partition's
+    folder, with the partition's own counts (``stats`` None: a partition whose files are gone).
+    Columns carry name and type only: the table holds the explanations, so a new file elsewhere
+    (which rewords them) does not rewrite every partition."""
+    sd = copy.deepcopy(dict(table["StorageDescriptor"]))
+    sd["Location"] = location
+    sd["Columns"] = [{"Name": c["Name"], "Type": c["Type"]} for c in sd.get("Columns", [])]
+    crawler = {k: v for k, v in (table.get("Parameters") or {}).items() if k in _CRAWLER_PARAMETERS and k != DEPRECATED}
+    counts = stats_parameters(stats) if stats is not None else {}
+    sd["Parameters"] = {**{k: v for k, v in sd.get("Parameters", {}).items() if k in _CRAWLER_PARAMETERS}, **counts}
+    return {"Values": list(values), "StorageDescriptor": sd, "Parameters": {**crawler, **counts}}
+
+
+def same_entry(old: Mapping, new: Mapping) -> bool:
+    """Whether writing ``new`` over ``old`` would change anything (empty values count as absent)."""
+    return _canonical(old) == _canonical(new)
+
+
+def _canonical(value):
+    if isinstance(value, Mapping):
+        items = {k: _canonical(v) for k, v in value.items()}
+        return {k: v for k, v in items.items() if v not in (None, "", {}, [])}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def deprecated_input(existing: Mapping) -> dict | None:
+    """The entry marked deprecated, as a crawler does when the table's data is gone; None if it is already."""
+    if DEPRECATED in (existing.get("Parameters") or {}):
+        return None
+    updated = as_table_input(existing)
+    updated["Parameters"] = {**(existing.get("Parameters") or {}), DEPRECATED: "true"}
+    return updated
+
+
+def explain_columns(columns: Sequence[CatalogColumn]) -> str:
+    """A Markdown table: per column the catalog type, the inferred type, any override, and why."""
+    rows = ["| column | type | inferred | override | why |", "|---|---|---|---|---|"]
+    for c in columns:
+        cells = [c.name, c.type, c.inferred_type or "-", c.override or "-", c.reason or "-"]
+        rows.append("| " + " | ".join(x.replace("|", "/").replace("\n", " ") for x in cells) + " |")
+    return "\n".join(rows)
 
 
 def columns_of(table: Mapping) -> list[CatalogColumn]:

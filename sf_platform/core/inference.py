@@ -25,7 +25,7 @@ import threading
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import reduce
 from typing import BinaryIO
 
@@ -39,9 +39,12 @@ __all__ = [
     "CsvFormat",
     "FileProfile",
     "detect_format",
+    "failed_profile",
     "iter_string_batches",
     "merge_columns",
+    "profile_from_dict",
     "profile_stream",
+    "profile_to_dict",
     "widen",
 ]
 
@@ -92,7 +95,7 @@ _FIXED = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)"
 _FLOAT = _FIXED + "(?:[eE][+-]?[0-9]+)?"
 _DATE = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _TIMESTAMP = _DATE + r"(?:[ T](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?)?"
-_IDENTIFIER = "[A-Za-z_][A-Za-z0-9_ .-]*"
+_IDENTIFIER = r"[^\W\d][\w .-]*"  # Python re only: a letter (any script) or _, then word characters
 _BOOLEANS = pa.array(["true", "false"])
 _DIGITS = "0123456789"
 
@@ -128,10 +131,13 @@ def _sniff(head: bytes, header: str, complete: bool | None) -> _Sniff:
     compression, data = "none", head
     if head.startswith(_GZIP_MAGIC):
         compression = "gzip"
-        data, ended, error = _gunzip_head(head, limit=max(len(head), 1 << 20))
-        complete = complete and ended
+        limit = max(len(head), 1 << 20)
+        data, ended, error = _gunzip_head(head, limit=limit)
         if error:
             problems.append(error)
+        elif complete and not ended and len(data) < limit:
+            problems.append("gzip data is truncated (the file ends inside the compressed stream)")
+        complete = complete and ended
     # Undecodable bytes are reported by the streaming pass, which sees the whole file.
     encoding, text = _decode_head(data, complete)
     delimiter = _choose_delimiter(text)
@@ -317,7 +323,8 @@ def _unlike_name(name: str, values: list[str]) -> bool:
 
 
 def _shape(value: str) -> str:
-    """'MEMBER_ID' -> 'A_A', 'M0001' -> 'A9', 'Kim' -> 'Aa', '홍길동' -> '홍길동'."""
+    """'MEMBER_ID' -> 'A_A', 'M0001' -> 'A9', 'Kim' -> 'Aa', '홍길동' -> '가', '학교 코드' -> '가 가'."""
+    value = re.sub(r"[^\W\d_A-Za-z]+", "가", value)  # letters of other scripts have no case
     value = re.sub("[A-Z]+", "A", value)
     value = re.sub("[a-z]+", "a", value)
     return re.sub("[0-9]+", "9", value)
@@ -844,7 +851,9 @@ def profile_stream(
     notes = _Notes(fmt.encoding, fmt.compression == "gzip")
     rows, stopped = 0, False
     source = _utf8_source(head, None if at_end else stream, fmt, notes, _PROFILE_BLOCK)
-    batches = _prefetch(_string_batches(source, fmt, len(names), notes, _PROFILE_BLOCK))
+    batches = _string_batches(source, fmt, len(names), notes, _PROFILE_BLOCK)
+    if not at_end:  # a file that fits in its head is parsed at once: a reader thread costs more than it saves
+        batches = _prefetch(batches)
     try:
         while True:
             try:
@@ -891,6 +900,28 @@ def _shows_two_lines(head: bytes) -> bool:
 def _unreadable(header: str, problem: str) -> FileProfile:
     fmt, reason = detect_format(b"", header=header)
     return FileProfile(fmt, reason, (), 0, 0, (problem,))
+
+
+def failed_profile(problem: str, *, header: str = "auto") -> FileProfile:
+    """The profile of a file that could not be read at all (no columns, no rows, one problem)."""
+    return _unreadable(header, problem)
+
+
+def profile_to_dict(profile: FileProfile) -> dict:
+    """A JSON-ready form of a profile (for caching profiles by ETag)."""
+    return asdict(profile)
+
+
+def profile_from_dict(data: dict) -> FileProfile:
+    """The inverse of ``profile_to_dict``; raises (KeyError, TypeError) on a malformed dict."""
+    return FileProfile(
+        format=CsvFormat(**data["format"]),
+        header_reason=data["header_reason"],
+        columns=tuple(ColumnProfile(**c) for c in data["columns"]),
+        rows=int(data["rows"]),
+        bad_rows=int(data["bad_rows"]),
+        problems=tuple(data["problems"]),
+    )
 
 
 # --------------------------------------------------------------------------- several files

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import unquote
 
 from .identifiers import TABLE_NAME
@@ -49,7 +50,21 @@ def classify_loose_key(key: str, pattern: str = DEFAULT_LOOSE_FILE_PATTERN) -> L
     table = m.group("table").lower()
     if not TABLE_NAME.match(table):
         return LooseFileMatch(key, None, f"derived table name {table!r} is not a valid table name")
+    stamp = m.groupdict().get("ts")
+    if stamp and not _is_timestamp(stamp):
+        return LooseFileMatch(key, None, f"timestamp {stamp!r} is not a real YYYYMMDDHHMM date and time")
     return LooseFileMatch(key, table, "matched")
+
+
+def _is_timestamp(stamp: str) -> bool:
+    """A pattern's ``ts`` group of 12 digits must be a real minute (202502301200 is not)."""
+    if len(stamp) != 12 or not stamp.isascii() or not stamp.isdigit():
+        return True  # a custom pattern's own timestamp format: the pattern already decided
+    try:
+        datetime.strptime(stamp, "%Y%m%d%H%M")
+    except ValueError:
+        return False
+    return True
 
 
 def table_of_key(key: str) -> str | None:
@@ -75,7 +90,21 @@ def partition_values(key: str, table_prefix: str) -> dict[str, str]:
     folders = rest.split("/")[:-1]
     values: dict[str, str] = {}
     for folder in folders:
-        name, eq, value = folder.partition("=")
-        if eq and name:
+        if _is_partition_folder(folder):
+            name, _, value = folder.partition("=")
             values[name.lower()] = unquote(value)
     return values
+
+
+def partition_location(key: str, table_prefix: str) -> str:
+    """The folder of a file's partition: the key up to its last ``key=value`` folder (with the slash),
+    or the table prefix itself for files outside any partition folder."""
+    prefix = table_prefix.rstrip("/") + "/"
+    folders = key[len(prefix) :].split("/")[:-1]
+    last = max((i for i, f in enumerate(folders) if _is_partition_folder(f)), default=-1)
+    return prefix + "".join(f"{f}/" for f in folders[: last + 1])
+
+
+def _is_partition_folder(folder: str) -> bool:
+    name, eq, _ = folder.partition("=")
+    return bool(eq and name)

@@ -7,7 +7,9 @@ and partitions. Credentials come from the deployment's environment (or the defau
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import boto3
@@ -15,8 +17,7 @@ import dagster as dg
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from dagster_aws.s3 import S3Resource
-from dagster_aws.s3.sensor import get_objects
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from sf_platform.core.ledger import SourceObject, normalize_etag
 
@@ -33,16 +34,26 @@ class LandingBucket(dg.ConfigurableResource):
 
     s3: S3Resource
     bucket: str = Field(description="Landing bucket name (SF_LANDING_BUCKET)")
+    _client: Any = PrivateAttr(default=None)
 
     def client(self):
-        return self.s3.get_client()
+        # S3Resource builds a new boto3 session per client (0.1-0.5 s); boto3 clients are thread-safe,
+        # so one client per configuration serves every resource instance of the process.
+        if self._client is None:
+            self._client = _shared_client(self.s3, self.s3.get_client)
+        return self._client
 
     def uri(self, key: str = "") -> str:
         return f"s3://{self.bucket}/{key}"
 
-    def list_objects(self, prefix: str = "") -> list[dict]:
-        """Every object under ``prefix`` (paged through list_objects_v2), oldest first."""
-        return get_objects(self.bucket, prefix=prefix, client=self.client())
+    def list_objects(self, prefix: str = "", *, delimiter: str = "") -> list[dict]:
+        """Every object under ``prefix`` (paged through list_objects_v2), oldest first. With a
+        ``delimiter`` ("/"), only the objects directly in that folder."""
+        paginator = self.client().get_paginator("list_objects_v2")
+        objects = []
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter=delimiter):
+            objects.extend(page.get("Contents", []))
+        return sorted(objects, key=lambda o: (o["LastModified"], o["Key"]))
 
     def list_root(self) -> list[dict]:
         """Objects directly at the bucket root (loose landing files), paged; table prefixes not entered."""
@@ -60,18 +71,28 @@ class LandingBucket(dg.ConfigurableResource):
             names.extend(p["Prefix"].rstrip("/") for p in page.get("CommonPrefixes", []))
         return names
 
+    def list_uploads(self, prefix: str = "") -> list[dict]:
+        """Unfinished multipart uploads (``Key``, ``UploadId``) under ``prefix``, paged."""
+        paginator = self.client().get_paginator("list_multipart_uploads")
+        uploads = []
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            uploads.extend(page.get("Uploads", []))
+        return uploads
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        self.client().abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+
     def abort_uploads(self, key: str) -> int:
         """Abort unfinished multipart uploads to ``key`` (what an interrupted large copy leaves)."""
-        client = self.client()
-        uploads = client.list_multipart_uploads(Bucket=self.bucket, Prefix=key).get("Uploads", [])
+        uploads = [u for u in self.list_uploads(key) if u["Key"] == key]
         for upload in uploads:
-            if upload["Key"] == key:
-                client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload["UploadId"])
-        return len([u for u in uploads if u["Key"] == key])
+            self.abort_upload(key, upload["UploadId"])
+        return len(uploads)
 
     def source_objects(self, prefix: str) -> list[SourceObject]:
         return [
-            SourceObject(o["Key"], normalize_etag(o["ETag"]), int(o["Size"])) for o in self.list_objects(prefix)
+            SourceObject(o["Key"], normalize_etag(o["ETag"]), int(o["Size"]))
+            for o in self.list_objects(prefix)
         ]
 
     def open(self, key: str):
@@ -86,14 +107,39 @@ class LandingBucket(dg.ConfigurableResource):
                 return None
             raise
 
+    def read_json(self, key: str) -> Any | None:
+        """A small JSON object, or None when it is missing or not valid JSON."""
+        try:
+            body = self.client().get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        try:
+            return json.loads(body)
+        except ValueError:
+            return None
+
     def put(self, key: str, body: bytes, **kwargs: Any) -> None:
         self.client().put_object(Bucket=self.bucket, Key=key, Body=body, **kwargs)
 
     def upload_file(self, path: str, key: str) -> None:
         self.client().upload_file(path, self.bucket, key)
 
-    def delete(self, key: str) -> None:
-        self.client().delete_object(Bucket=self.bucket, Key=key)
+    def delete(self, key: str, *, if_match: str | None = None) -> None:
+        """Delete ``key``; with ``if_match`` (an ETag) only while the object still has that content."""
+        if if_match is None:
+            self.client().delete_object(Bucket=self.bucket, Key=key)
+            return
+        try:
+            self.client().delete_object(Bucket=self.bucket, Key=key, IfMatch=if_match)
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code == "PreconditionFailed":
+                raise MoveError(f"{key}: changed while it was being moved; kept") from None
+            if code != "NotImplemented":  # a store without conditional deletes: delete as before
+                raise
+            self.client().delete_object(Bucket=self.bucket, Key=key)
 
     def ensure_bucket(self) -> None:
         client = self.client()
@@ -101,38 +147,63 @@ class LandingBucket(dg.ConfigurableResource):
             client.head_bucket(Bucket=self.bucket)
         except ClientError:
             region = client.meta.region_name
-            kwargs = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+            kwargs = (
+                {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+            )
             client.create_bucket(Bucket=self.bucket, **kwargs)
 
-    def copy_verified(self, source_key: str, dest_key: str) -> dict:
+    def copy_verified(self, source_key: str, dest_key: str, source: Mapping | None = None) -> dict:
         """Copy an object within the bucket and verify the copy (size and content checksum).
 
-        Returns the destination's HEAD. Raises MoveError when the copy does not match.
+        ``source`` is the object as listed or headed (``Size``/``ContentLength`` and ``ETag``); the copy
+        must hold exactly that content. Returns the copy's ``ETag`` and ``ContentLength``. Raises
+        MoveError when the copy does not match; the failed copy is then removed, the source kept.
         """
-        client = self.client()
-        source = self.head(source_key)
+        source = source if source is not None else self.head(source_key)
         if source is None:
             raise MoveError(f"{source_key}: source object disappeared")
-        size = int(source["ContentLength"])
-        if size > MULTIPART_COPY_THRESHOLD:
-            self._multipart_copy(source_key, dest_key, size)
-        else:
-            client.copy_object(
-                Bucket=self.bucket, Key=dest_key, CopySource={"Bucket": self.bucket, "Key": source_key}
-            )
+        size = _size(source)
+        try:
+            etag = self._copy(source_key, dest_key, size, source["ETag"])
+        except ClientError as exc:
+            raise MoveError(f"{source_key}: copy to {dest_key} failed: {exc}") from None
+        if normalize_etag(etag) == normalize_etag(source["ETag"]):
+            # The copy's checksum is the source's (both MD5s, or both of the same parts): same bytes,
+            # so the same size; no need to ask again.
+            return {"ETag": etag, "ContentLength": size}
         dest = self.head(dest_key)
-        if dest is None or int(dest["ContentLength"]) != size:
-            raise MoveError(f"{source_key}: copy to {dest_key} has the wrong size")
-        if not self.same_content(source, dest, source_key, dest_key):
-            raise MoveError(f"{source_key}: copy to {dest_key} has different content")
-        return dest
+        problem = None
+        if dest is None or _size(dest) != size:
+            problem = "has the wrong size"
+        elif not self.same_content(source, dest, source_key, dest_key):
+            problem = "has different content"
+        if problem:
+            if dest is not None:
+                self.delete(dest_key)
+            raise MoveError(f"{source_key}: copy to {dest_key} {problem}; copy removed, source kept")
+        return {"ETag": dest["ETag"], "ContentLength": size}
+
+    def _copy(self, source_key: str, dest_key: str, size: int, etag: str) -> str:
+        """Copy ``source_key`` (only while it has ``etag``) to ``dest_key``; -> the copy's ETag."""
+        if size > MULTIPART_COPY_THRESHOLD:
+            return self._multipart_copy(source_key, dest_key, size, etag)
+        result = self.client().copy_object(
+            Bucket=self.bucket,
+            Key=dest_key,
+            CopySource={"Bucket": self.bucket, "Key": source_key},
+            CopySourceIfMatch=etag,
+        )
+        return result["CopyObjectResult"]["ETag"]
 
     def same_content(self, source: Mapping, dest: Mapping, source_key: str, dest_key: str) -> bool:
-        # Single-part ETags are MD5s of the content: equal ETags prove equal bytes. Multipart ETags depend
-        # on the part layout, so compare a streamed SHA-256 of both objects instead.
+        """Equal ETags prove equal bytes. Different single-part, unencrypted-or-SSE-S3 ETags are
+        different MD5s, so different bytes. Otherwise (multipart ETags depend on the part layout, SSE-KMS
+        ETags are no MD5) compare a streamed SHA-256 of both objects."""
         src_etag, dst_etag = normalize_etag(source["ETag"]), normalize_etag(dest["ETag"])
-        if "-" not in src_etag and "-" not in dst_etag:
-            return src_etag == dst_etag
+        if src_etag == dst_etag:
+            return True
+        if _etag_is_md5(source) and _etag_is_md5(dest):
+            return False
         return self._sha256(source_key) == self._sha256(dest_key)
 
     def _sha256(self, key: str) -> str:
@@ -141,7 +212,7 @@ class LandingBucket(dg.ConfigurableResource):
             digest.update(chunk)
         return digest.hexdigest()
 
-    def _multipart_copy(self, source_key: str, dest_key: str, size: int) -> None:
+    def _multipart_copy(self, source_key: str, dest_key: str, size: int, etag: str) -> str:
         client = self.client()
         upload = client.create_multipart_upload(Bucket=self.bucket, Key=dest_key)
         parts = []
@@ -154,15 +225,50 @@ class LandingBucket(dg.ConfigurableResource):
                     UploadId=upload["UploadId"],
                     PartNumber=number,
                     CopySource={"Bucket": self.bucket, "Key": source_key},
+                    CopySourceIfMatch=etag,
                     CopySourceRange=f"bytes={start}-{end}",
                 )
                 parts.append({"PartNumber": number, "ETag": result["CopyPartResult"]["ETag"]})
-            client.complete_multipart_upload(
-                Bucket=self.bucket, Key=dest_key, UploadId=upload["UploadId"], MultipartUpload={"Parts": parts}
+            result = client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=dest_key,
+                UploadId=upload["UploadId"],
+                MultipartUpload={"Parts": parts},
             )
         except Exception:
             client.abort_multipart_upload(Bucket=self.bucket, Key=dest_key, UploadId=upload["UploadId"])
             raise
+        return result["ETag"]
+
+
+_CLIENTS: dict[tuple[str, str], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _shared_client(
+    config: dg.ConfigurableResource, build: Callable[[], Any], exclude: set[str] | None = None
+):
+    """One boto3 client per resource class and connection settings (``exclude``: fields that are not
+    any), for the life of the process. The key is a digest, so no secret is kept beyond the client."""
+    digest = hashlib.sha256(config.model_dump_json(exclude=exclude).encode()).hexdigest()
+    key = (type(config).__name__, digest)
+    with _CLIENTS_LOCK:
+        if key not in _CLIENTS:
+            _CLIENTS[key] = build()
+        return _CLIENTS[key]
+
+
+def _size(obj: Mapping) -> int:
+    """Size of a listed (``Size``) or headed (``ContentLength``) object."""
+    return int(obj["Size"] if "Size" in obj else obj["ContentLength"])
+
+
+def _etag_is_md5(obj: Mapping) -> bool:
+    """Whether the ETag is the MD5 of the content: single-part, and not SSE-KMS/SSE-C encrypted.
+    A listing carries no encryption headers: only a HEAD can vouch for that."""
+    if "-" in normalize_etag(obj["ETag"]) or "ContentLength" not in obj:
+        return False
+    return obj.get("ServerSideEncryption") in (None, "AES256") and not obj.get("SSECustomerAlgorithm")
 
 
 class GlueCatalog(dg.ConfigurableResource):
@@ -173,8 +279,14 @@ class GlueCatalog(dg.ConfigurableResource):
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
     database: str = Field(description="Glue database of the raw tables (SF_GLUE_DATABASE)")
+    _client: Any = PrivateAttr(default=None)
 
     def client(self):
+        if self._client is None:
+            self._client = _shared_client(self, self._new_client, exclude={"database"})
+        return self._client
+
+    def _new_client(self):
         return boto3.client(
             "glue",
             region_name=self.region_name,
@@ -223,7 +335,9 @@ class GlueCatalog(dg.ConfigurableResource):
             result.extend(page["Partitions"])
         return result
 
-    def create_partitions(self, name: str, inputs: Sequence[Mapping], database: str | None = None) -> list[str]:
+    def create_partitions(
+        self, name: str, inputs: Sequence[Mapping], database: str | None = None
+    ) -> list[str]:
         """BatchCreatePartition in chunks of 100 (the API limit); returns error messages, if any."""
         errors = []
         for chunk in _chunks(list(inputs), 100):
@@ -233,7 +347,23 @@ class GlueCatalog(dg.ConfigurableResource):
             errors.extend(e["ErrorDetail"]["ErrorMessage"] for e in result.get("Errors", []))
         return errors
 
-    def delete_partitions(self, name: str, values: Sequence[Sequence[str]], database: str | None = None) -> None:
+    def update_partitions(
+        self, name: str, inputs: Sequence[Mapping], database: str | None = None
+    ) -> list[str]:
+        """BatchUpdatePartition (each input replaces the partition with the same values) in chunks of 100;
+        returns error messages, if any."""
+        errors = []
+        entries = [{"PartitionValueList": list(p["Values"]), "PartitionInput": dict(p)} for p in inputs]
+        for chunk in _chunks(entries, 100):
+            result = self.client().batch_update_partition(
+                DatabaseName=database or self.database, TableName=name, Entries=chunk
+            )
+            errors.extend(e["ErrorDetail"]["ErrorMessage"] for e in result.get("Errors", []))
+        return errors
+
+    def delete_partitions(
+        self, name: str, values: Sequence[Sequence[str]], database: str | None = None
+    ) -> None:
         for chunk in _chunks([{"Values": list(v)} for v in values], 25):
             self.client().batch_delete_partition(
                 DatabaseName=database or self.database, TableName=name, PartitionsToDelete=chunk

@@ -170,8 +170,16 @@ def test_catalog_column_to_glue():
             catalog.P_MAX_LENGTH: "6",
             catalog.P_INFERRED: "double",
             catalog.P_OVERRIDE: "type set by registry",
+            catalog.P_REASON: "why",
         },
     }
+
+
+def test_the_whole_reason_is_kept_in_a_parameter():
+    column = CatalogColumn("c", "string", reason="y" * 600)
+    glue = column.to_glue()
+    assert glue["Parameters"][catalog.P_REASON] == "y" * 600
+    assert CatalogColumn.from_glue(glue).reason == "y" * 600
 
 
 def test_a_crawler_made_column_reads_with_defaults():
@@ -330,11 +338,20 @@ def test_merge_new_columns_never_shrinks_max_length():
     assert [c.max_length for c in decision.columns[:2]] == [5, 10]
 
 
-def test_merge_new_columns_with_nothing_new_changes_nothing():
-    crawled = [_col("a", "bigint"), _col("b", "string")]
+def test_merge_new_columns_with_nothing_new_keeps_the_types_but_refreshes_statistics():
+    crawled = [_col("a", "bigint", 40), _col("b", "string")]
     decision = decide_columns(EXISTING, crawled, _policy(UpdateBehavior.MERGE_NEW_COLUMNS))
-    assert not decision.applied
+    assert decision.applied  # so recordCount and max lengths stay current
     assert [c.type for c in decision.columns] == ["int", "string"]
+    assert decision.columns[0].max_length == 40
+
+
+def test_merge_new_columns_still_applies_registry_overrides():
+    forced = CatalogColumn("a", "string", "A", 5, "bigint", "forced to string by registry (...)", "forced to string by registry")
+    decision = decide_columns(EXISTING, [forced, _col("b", "string")], _policy(UpdateBehavior.MERGE_NEW_COLUMNS))
+    a = decision.columns[0]
+    assert (a.type, a.override) == ("string", "forced to string by registry")
+    assert not decision.notes  # an override is no schema drift to report
 
 
 def test_log_only_logs():
@@ -351,3 +368,97 @@ def test_diff_columns():
     diff = diff_columns(EXISTING, [_col("b", "string"), _col("a", "int")])
     assert diff.empty  # order alone is no schema change
     assert SchemaDiff().as_dict() == {"added": [], "removed": [], "retyped": []}
+
+
+# ------------------------------------------------------------------------------------------ merging
+
+
+def _existing_entry() -> dict:
+    """An entry as GetTable returns it after a person edited it in the console."""
+    entry = _table()
+    entry.update({"DatabaseName": "db", "CreateTime": "2025-01-01", "VersionId": "3", "CatalogId": "1"})
+    entry["Description"] = "Members, curated by the data team"
+    entry["Owner"] = "data-team"
+    entry["Parameters"] = {**entry["Parameters"], "team": "growth", "recordCount": "1", "DEPRECATED_BY_CRAWLER": "true"}
+    sd = entry["StorageDescriptor"]
+    sd["Parameters"] = {**sd["Parameters"], "projection.enabled": "false"}
+    sd["SerdeInfo"]["Parameters"]["serialization.null.format"] = "\\N"
+    sd["Columns"][0]["Comment"] = "Member number, never reused"
+    sd["Columns"][0]["Parameters"]["pii"] = "false"
+    return entry
+
+
+def test_merge_keeps_what_we_do_not_manage():
+    merged = catalog.merge_table_input(_existing_entry(), _table())
+    assert merged["Description"] == "Members, curated by the data team"
+    assert merged["Owner"] == "data-team"
+    assert merged["Parameters"]["team"] == "growth"
+    assert merged["StorageDescriptor"]["Parameters"]["projection.enabled"] == "false"
+    assert merged["StorageDescriptor"]["SerdeInfo"]["Parameters"] == {"field.delim": ",", "serialization.null.format": "\\N"}
+    member_id = merged["StorageDescriptor"]["Columns"][0]
+    assert member_id["Comment"] == "Member number, never reused"  # written by a person
+    assert member_id["Parameters"]["pii"] == "false"
+    assert member_id["Parameters"][catalog.P_REASON] == COLUMNS[0].reason
+    assert set(merged) <= set(catalog.TABLE_INPUT_KEYS)  # VersionId, CreateTime ... cannot be written
+
+
+def test_merge_takes_what_we_manage():
+    merged = catalog.merge_table_input(_existing_entry(), _table(stats=CrawlStats(2, 1000, 10)))
+    assert merged["Parameters"]["recordCount"] == "10"
+    assert "DEPRECATED_BY_CRAWLER" not in merged["Parameters"]  # the data is back
+    member_name = merged["StorageDescriptor"]["Columns"][1]
+    assert member_name["Comment"] == COLUMNS[1].reason  # our own comment follows the crawl
+
+
+def test_merge_drops_managed_serde_parameters_the_crawl_no_longer_sets():
+    old = _table(fmt=WINDOWS)
+    merged = catalog.merge_table_input(old, _table())
+    serde = merged["StorageDescriptor"]["SerdeInfo"]
+    assert serde == {"SerializationLibrary": catalog.LAZY_SIMPLE_SERDE, "Parameters": {"field.delim": ","}}
+
+
+def test_merge_uses_the_registry_description_only_for_an_entry_without_one():
+    managed = _table(description="From the registry")
+    assert catalog.merge_table_input(None, managed)["Description"] == "From the registry"
+    assert catalog.merge_table_input(_table(), managed)["Description"] == "From the registry"
+    assert catalog.merge_table_input(_existing_entry(), managed)["Description"] == "Members, curated by the data team"
+
+
+def test_an_unchanged_crawl_is_the_same_entry():
+    existing = _existing_entry()
+    merged = catalog.merge_table_input(existing, _table())
+    assert not catalog.same_entry(catalog.as_table_input(existing), merged)  # recordCount, deprecation
+    again = catalog.merge_table_input({**merged, "VersionId": "4"}, _table())
+    assert catalog.same_entry(catalog.as_table_input({**merged, "VersionId": "4"}), again)
+
+
+def test_same_entry_ignores_empty_values():
+    assert catalog.same_entry({"a": {"b": {}, "c": 1}, "d": []}, {"a": {"c": 1}})
+    assert not catalog.same_entry({"a": [1, 2]}, {"a": [2, 1]})
+
+
+def test_deprecation_marks_once():
+    entry = _table()
+    marked = catalog.deprecated_input({**entry, "VersionId": "1"})
+    assert marked["Parameters"][catalog.DEPRECATED] == "true"
+    assert "VersionId" not in marked
+    assert catalog.deprecated_input(marked) is None
+
+
+def test_partition_input_is_the_table_at_the_partition_folder_with_its_own_counts():
+    table = catalog.merge_table_input(_existing_entry(), _table(partition_keys=["dt"]))
+    part = catalog.partition_input(["2024-01-01"], "s3://bucket/member/dt=2024-01-01/", table, CrawlStats(1, 300, 3))
+    assert part["Values"] == ["2024-01-01"]
+    sd = part["StorageDescriptor"]
+    assert sd["Location"] == "s3://bucket/member/dt=2024-01-01/"
+    assert sd["Columns"] == [{"Name": "member_id", "Type": "bigint"}, {"Name": "member_name", "Type": "string"}]
+    assert sd["SerdeInfo"] == table["StorageDescriptor"]["SerdeInfo"]
+    assert part["Parameters"]["recordCount"] == "3" and part["Parameters"]["objectCount"] == "1"
+    assert part["Parameters"]["classification"] == "csv"
+    assert "team" not in part["Parameters"]  # table-level hand edits stay on the table
+    assert sd["Parameters"]["recordCount"] == "3"
+
+
+def test_explain_columns_is_a_markdown_table():
+    text = catalog.explain_columns([CatalogColumn("a|b", "int", "A", 1, "bigint", "why\nnot", "type set by registry")])
+    assert text.splitlines()[2] == "| a/b | int | bigint | type set by registry | why not |"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 
 import pyarrow as pa
 import pytest
@@ -730,3 +731,33 @@ def test_column_of_short_numbers_with_empty_values_is_not_mistaken_for_boolean()
     types = {c.name: c.type for c in profile.columns}
     assert types == {"id": "int", "score": "decimal(4,2)", "passed": "boolean"}
     assert {c.name: c.nulls for c in profile.columns} == {"id": 0, "score": 13, "passed": 13}
+
+
+def test_truncated_gzip_is_a_problem_not_an_empty_file():
+    whole = gzip.compress(b"id,name\n" + b"".join(f"{i},n{i}\n".encode() for i in range(100)))
+    result = profile(whole[:12])
+    assert result.format.compression == "gzip"
+    assert result.problems == ("gzip data is truncated (the file ends inside the compressed stream)",)
+    assert result.rows == 0
+
+
+def test_korean_header_over_codes_is_a_header():
+    rows = [["학교코드", "학교명", "전화번호"]] + [
+        [f"{i:05d}", f"{name}학교", f"02-555-{i:04d}"] for i, name in enumerate(KOREAN_NAMES)
+    ]
+    result = profile(csv_bytes(rows))
+    assert result.format.header is True
+    assert [c.name for c in result.columns] == ["학교코드", "학교명", "전화번호"]
+    # Korean names over Korean text alone cannot be told from data: `header: present` settles it.
+
+
+def test_korean_rows_without_a_header_stay_data():
+    rows = [[name, city] for name, city in zip(KOREAN_NAMES, ["서울", "부산", "대구", "인천", "광주", "대전"], strict=True)]
+    result = profile(csv_bytes(rows))
+    assert result.format.header is False
+    assert result.rows == len(KOREAN_NAMES)
+
+
+def test_profiles_round_trip_through_a_dict():
+    result = profile(b"id,name\n1,a\n2,b,c\n")
+    assert inference.profile_from_dict(json.loads(json.dumps(inference.profile_to_dict(result)))) == result

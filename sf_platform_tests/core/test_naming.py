@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,6 +13,7 @@ from sf_platform.core.naming import (
     DEFAULT_LOOSE_FILE_PATTERN,
     classify_loose_key,
     is_data_key,
+    partition_location,
     partition_values,
     table_of_key,
 )
@@ -60,6 +63,9 @@ def test_loose_files_go_to_the_table_named_by_their_prefix(key, table):
         ("MEMBER_202508291511.csv\n", "control characters"),
         ("MEM\rBER_202508291511.csv", "control characters"),
         ("X" * 65 + "_202508291511.csv", "not a valid table name"),
+        ("MEMBER_202513011200.csv", "not a real YYYYMMDDHHMM"),  # month 13
+        ("MEMBER_202502301200.csv", "not a real YYYYMMDDHHMM"),  # 30 February
+        ("MEMBER_202508292460.csv", "not a real YYYYMMDDHHMM"),  # minute 60
     ],
 )
 def test_non_matching_keys_stay_put_with_a_reason(key, reason):
@@ -77,11 +83,12 @@ def test_a_custom_pattern_decides_the_table():
 
 @given(
     st.lists(st.from_regex(r"[A-Z][A-Z0-9]{0,8}", fullmatch=True), min_size=1, max_size=4),
-    st.from_regex(r"[0-9]{12}", fullmatch=True),
+    st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 31, 23, 59)),
     st.sampled_from(["csv", "tsv", "txt", "csv.gz"]),
 )
-def test_any_upper_case_table_name_with_a_timestamp_is_recognised(words, ts, ext):
+def test_any_upper_case_table_name_with_a_timestamp_is_recognised(words, moment, ext):
     table = "_".join(words)
+    ts = moment.strftime("%Y%m%d%H%M")
     match = classify_loose_key(f"{table}_{ts}.{ext}", DEFAULT_LOOSE_FILE_PATTERN)
     assert match.table == table.lower()
     assert TABLE_NAME.match(match.table)
@@ -159,3 +166,24 @@ def test_partition_values_in_folder_order(prefix):
 )
 def test_partition_values(key, expected):
     assert partition_values(key, "t/") == expected
+
+
+def test_a_custom_pattern_with_another_timestamp_format_is_not_second_guessed():
+    pattern = r"^(?P<table>[a-z]+)-(?P<ts>\d{8})\.csv$"
+    assert classify_loose_key("member-20250829.csv", pattern).table == "member"
+
+
+@pytest.mark.parametrize(
+    "key, location",
+    [
+        ("t/f.csv", "t/"),
+        ("t/plain/f.csv", "t/"),
+        ("t/dt=2024-01-01/f.csv", "t/dt=2024-01-01/"),
+        ("t/dt=2024-01-01/region=kr/f.csv", "t/dt=2024-01-01/region=kr/"),
+        ("t/dt=2024-01-01/sub/f.csv", "t/dt=2024-01-01/"),
+        ("t/region=%EC%84%9C/f.csv", "t/region=%EC%84%9C/"),  # the folder as stored, not decoded
+    ],
+)
+def test_partition_location_is_the_last_partition_folder(key, location):
+    assert partition_location(key, "t/") == location
+    assert partition_location(key, "t") == location
