@@ -21,7 +21,8 @@ setup(
         "boto3>=1.35",
         "pyyaml>=6",
         "python-dotenv>=1.0",
-        "charset-normalizer>=3.3",
+        "duckdb>=1.1",
+        "requests>=2.31",
         "snowflake-connector-python>=3.12",
         # The embedded local stack is part of the product (`sf-platform stack up`), not only of tests.
         "moto[server]>=5.0",
@@ -35,9 +36,8 @@ setup(
         ],
         "bench": [
             "tpchgen-cli>=1.0",
-            "dlt[sqlalchemy]>=1.0",
+            "dlt[sqlalchemy,filesystem]>=1.0",
             "sqlalchemy>=2.0",
-            "psutil>=5.9",
         ],
     },
     entry_points={"console_scripts": ["sf-platform=sf_platform.cli:main"]},

@@ -28,6 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("summary", help="files / catalog / MySQL / Snowflake rows per table")
     sub.add_parser("discover", help="propose registry entries for table prefixes not in the registry")
     sub.add_parser("snowflake-tables", help="cache the Snowflake tables the registry's `exports` select")
+    query = sub.add_parser("query", help="run SQL over catalog tables in place (raw.<t>, curated.<t>, <glue db>.<t>)")
+    query.add_argument("sql", help='e.g. "SELECT count(*) FROM curated.member"')
+    query.add_argument("--format", choices=["table", "csv", "json"], default="table", help="output (default: table)")
+    ddl = sub.add_parser("spectrum-ddl", help="print the Redshift statements for the curated tables (SF_REDSHIFT_IAM_ROLE)")
+    ddl.add_argument("--schema", default="", help="external schema name (default: the curated Glue database)")
+    ddl.add_argument("--copy-schema", default="public", help="Redshift schema of the tables COPY loads (default: public)")
     sub.add_parser("ui", help="stack up, then `dagster dev` on the local stack")
 
     args = parser.parse_args(argv)
@@ -105,7 +111,9 @@ def _materialize(args) -> int:
         sys.executable, "-m", "dagster", "asset", "materialize",
         "-m", "sf_platform.definitions", "--select", args.select,
     ]
-    return subprocess.call(cmd, cwd=REPO_ROOT, env=env)
+    # Dagster loads `.env` from the working directory into every step, over the environment: run in
+    # the folder of *our* env file, so an explicit SF_ENV_FILE (tests, a second stack) is the one used.
+    return subprocess.call(cmd, cwd=settings.env_file().parent, env=env)
 
 
 def _summary(args) -> int:
@@ -116,7 +124,7 @@ def _summary(args) -> int:
     header = ("table", "files", "catalog rows", "mysql rows", "snowflake rows")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
-        print("  ".join(str(v).rjust(w) if i else str(v).ljust(w) for i, (v, w) in enumerate(zip(row, widths))))
+        print("  ".join(str(v).rjust(w) if i else str(v).ljust(w) for i, (v, w) in enumerate(zip(row, widths, strict=True))))
     return 0
 
 
@@ -161,6 +169,20 @@ def _snowflake_tables(args) -> int:
     return 0
 
 
+def _query(args) -> int:
+    from sf_platform.query import format_result, query
+
+    print(format_result(query(args.sql), args.format), end="")
+    return 0
+
+
+def _spectrum_ddl(args) -> int:
+    from sf_platform.query import spectrum_ddl
+
+    print(spectrum_ddl(args.schema, args.copy_schema), end="")
+    return 0
+
+
 def _ui(args) -> int:
     cfg = Settings.from_env()
     _ensure_stack(cfg)
@@ -179,6 +201,8 @@ COMMANDS = {
     "summary": _summary,
     "discover": _discover,
     "snowflake-tables": _snowflake_tables,
+    "query": _query,
+    "spectrum-ddl": _spectrum_ddl,
     "ui": _ui,
 }
 

@@ -6,6 +6,7 @@ import dagster as dg
 
 from sf_platform import deployments
 from sf_platform.assets.catalog import build_crawl_assets
+from sf_platform.assets.curated import build_curated_assets
 from sf_platform.assets.exports import build_export_assets
 from sf_platform.assets.landing import build_organize_asset, landing_spec
 from sf_platform.assets.mysql import build_mysql_assets
@@ -33,6 +34,7 @@ def build_definitions(cfg: Settings | None = None) -> dg.Definitions:
         *build_mysql_assets(registry, cfg.glue_database, cfg.mysql_database),
         *build_snowflake_assets(registry, cfg.glue_database, cfg.snowflake_database, cfg.snowflake_schema),
         *build_export_assets(registry, cfg),
+        *build_curated_assets(registry, cfg),
     ]
     checks = [
         *build_schema_checks(

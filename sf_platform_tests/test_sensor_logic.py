@@ -1,12 +1,12 @@
 """The landing sensor's mapping of objects to tables and its run keys."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sf_platform.core.naming import DEFAULT_LOOSE_FILE_PATTERN
 from sf_platform.core.sensor_cursor import ListedObject
 from sf_platform.sensors.landing import run_key, table_for_key
 
-T = datetime(2025, 9, 1, tzinfo=timezone.utc)
+T = datetime(2025, 9, 1, tzinfo=UTC)
 
 
 def test_objects_map_to_their_table():

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import dagster as dg
 
+
 def table_metadata(table_name: str, row_count: int | None, columns: Iterable[tuple[str, str, str]]) -> dict:
     """The standard ``dagster/*`` entries; ``columns`` are (name, type, description) triples."""
     metadata: dict = {

@@ -12,14 +12,20 @@ from sf_platform.resources.aws import GlueCatalog, LandingBucket
 from sf_platform.resources.mysql import MySQLResource
 
 
-def reconcile(record_count: int, rows: int, quarantined: int, quarantine_uri: str) -> dg.AssetCheckResult:
+def reconcile(
+    record_count: int, rows: int, quarantined: int, quarantine_uri: str, *, merged: bool = False
+) -> dg.AssetCheckResult:
+    """Rows in the files = rows in the target + quarantined rows. A merge table keeps one row per key,
+    so there the target may hold fewer rows, never more."""
     metadata = {
         "catalog_record_count": record_count,
         "rows_in_target": rows,
         "rows_quarantined": quarantined,
         "difference": record_count - quarantined - rows,
+        "rule": "rows + quarantined <= recordCount (merge on keys)" if merged else "rows + quarantined = recordCount",
     }
-    if rows + quarantined != record_count:
+    mismatch = rows + quarantined > record_count if merged else rows + quarantined != record_count
+    if mismatch:
         return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR, metadata=metadata)
     if quarantined:
         return dg.AssetCheckResult(
@@ -34,7 +40,8 @@ def build_reconcile_checks(registry: Registry, mysql_db: str, sf_db: str, sf_sch
         if "mysql" in config.targets:
             checks.append(_mysql(table, mysql_key(mysql_db, table)))
         if "snowflake" in config.targets:
-            checks.append(_snowflake(table, sf_db, sf_schema, snowflake_key(sf_db, sf_schema, table)))
+            merged = config.snowflake.write_mode == "merge"
+            checks.append(_snowflake(table, sf_db, sf_schema, snowflake_key(sf_db, sf_schema, table), merged))
     return checks
 
 
@@ -52,11 +59,14 @@ def _mysql(table: str, key: dg.AssetKey):
     return check
 
 
-def _snowflake(table: str, sf_db: str, sf_schema: str, key: dg.AssetKey):
+def _snowflake(table: str, sf_db: str, sf_schema: str, key: dg.AssetKey, merged: bool):
     @dg.asset_check(asset=key, name="rows_reconcile", description="Catalog recordCount = Snowflake rows + quarantined rows.")
     def check(glue: GlueCatalog, snowflake: SnowflakeResource, landing: LandingBucket) -> dg.AssetCheckResult:
         with snowflake.get_connection() as conn:
             rows, quarantined = snowflake_counts(conn, sf_db, sf_schema, table)
-        return reconcile(_record_count(glue, table), rows, quarantined, landing.uri(f"{QUARANTINE_ROOT}/snowflake/{table}/"))
+        return reconcile(
+            _record_count(glue, table), rows, quarantined, landing.uri(f"{QUARANTINE_ROOT}/snowflake/{table}/"),
+            merged=merged,
+        )
 
     return check

@@ -2,7 +2,8 @@
 
 Every loader (MySQL, Snowflake) takes its rows through ``type_batch``, so "what counts as a valid
 value" is decided once. A batch is cast column by column in Arrow (vectorised); only when a cast fails
-is the batch bisected to find the offending rows, which are returned with the reason and never loaded.
+are the offending rows looked for, column by column (patterns first, then bisection), and returned
+with the reason; they are never loaded.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -48,21 +50,22 @@ def type_batch(
     """
     try:
         return _cast_all(batch, columns), []
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+    except _CAST_ERRORS:
         if batch.num_rows == 0:
-            raise  # no row to blame: bisecting would never end
-        if batch.num_rows == 1:
-            values = tuple(batch.column(i)[0].as_py() for i in range(batch.num_columns))
-            return _empty(columns), [RejectedRow(first_line, values, _reason(exc, batch, columns))]
-    half = batch.num_rows // 2
-    good_a, bad_a = type_batch(batch.slice(0, half), columns, first_line)
-    good_b, bad_b = type_batch(batch.slice(half), columns, first_line + half)
-    good = pa.Table.from_batches([good_a, good_b]).combine_chunks().to_batches()
-    return (good[0] if good else _empty(columns)), bad_a + bad_b
+            raise  # no row to blame
+    reasons = _failing_rows(batch, columns)
+    bad = pa.array(sorted(reasons), pa.int64())
+    keep = pc.invert(pc.is_in(pa.array(np.arange(batch.num_rows)), bad))
+    good = _cast_all(batch.filter(keep), columns)
+    values = zip(*(column.take(bad).to_pylist() for column in batch.columns), strict=True)
+    rejected = [
+        RejectedRow(first_line + index, row, reasons[index]) for index, row in zip(bad.to_pylist(), values, strict=True)
+    ]
+    return good, rejected
 
 
-def _empty(columns: Sequence[TargetColumn]) -> pa.RecordBatch:
-    return pa.RecordBatch.from_pylist([], schema=arrow_schema(columns))
+_CAST_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError)
+
 
 
 def _cast_all(batch: pa.RecordBatch, columns: Sequence[TargetColumn]) -> pa.RecordBatch:
@@ -70,11 +73,123 @@ def _cast_all(batch: pa.RecordBatch, columns: Sequence[TargetColumn]) -> pa.Reco
     return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema(columns))
 
 
+def _failing_rows(batch: pa.RecordBatch, columns: Sequence[TargetColumn]) -> dict[int, str]:
+    """Row index -> why it cannot be typed, naming the first column (in ``columns`` order) that fails."""
+    reasons: dict[int, str] = {}
+    for c in columns:
+        values = batch.column(c.name)
+        failures = _column_failures(values, c.type)
+        texts = values.take(pa.array([i for i, _ in failures], pa.int64())).to_pylist()
+        for (index, message), text in zip(failures, texts, strict=True):
+            reasons.setdefault(index, f"column {c.name!r}: value {text!r} is not a valid {c.type} ({message})")
+    return reasons
+
+
+def _column_failures(values: pa.Array, type_string: str) -> list[tuple[int, str]]:
+    """(index, message) of each value of one column that does not cast.
+
+    Values a vectorised pattern already rules out are found at once; the rest (an int out of range,
+    the 30th of February) by bisecting, so a column full of bad values costs no more than a good one.
+    """
+    try:
+        cast_column(values, type_string)
+        return []
+    except _CAST_ERRORS:
+        pass
+    failures: list[tuple[int, str]] = []
+    ruled_out = _ruled_out(values, type_string)
+    if ruled_out is not None:
+        mask, message = ruled_out
+        failures = [(i, message) for i in pc.indices_nonzero(mask).to_pylist()]
+        values = pc.if_else(mask, pa.scalar(None, values.type), values)
+    return sorted(failures + _bisect_failures(values, type_string, 0))
+
+
+def _bisect_failures(values: pa.Array, type_string: str, offset: int) -> list[tuple[int, str]]:
+    try:
+        cast_column(values, type_string)
+        return []
+    except _CAST_ERRORS as exc:
+        if len(values) == 1:
+            return [(offset, str(exc))]
+    half = len(values) // 2
+    return _bisect_failures(values.slice(0, half), type_string, offset) + _bisect_failures(
+        values.slice(half), type_string, offset + half
+    )
+
+
+# Patterns every value a cast accepts matches (after trimming; timestamps with "T" as " "): a value
+# that does not match certainly fails. Tested against the casts in test_conversion.
+_DATE = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_SHAPES = {
+    "date": (f"^{_DATE}$", "not a date (YYYY-MM-DD)"),
+    "timestamp": (
+        rf"^{_DATE}(?: [0-9]{{2}}(?::[0-9]{{2}}(?::[0-9]{{2}}(?:\.[0-9]+)?)?)?)?$",
+        "not a timestamp (YYYY-MM-DD hh:mm:ss)",
+    ),
+    "double": (r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$", "not a finite number"),
+    "float": (r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$", "not a finite number"),
+}
+_INTEGER_TYPES = ("bigint", "int", "smallint", "tinyint")
+
+
+def _ruled_out(values: pa.Array, type_string: str) -> tuple[pa.Array, str] | None:
+    """(mask of values that certainly fail, message), or None for types without such a pattern."""
+    t = glue_types.parse(type_string)
+    stripped = pc.utf8_trim_whitespace(values)
+    if t.name in _INTEGER_TYPES:
+        pattern, message = _INTEGER, "not an integer"
+    elif t.name == "decimal":
+        pattern, message = _decimal_pattern(t.scale), _decimal_message(t.scale)
+    elif t.name == "boolean":
+        known = pc.is_in(pc.utf8_lower(stripped), pa.array(sorted(_TRUE | _FALSE)))
+        return pc.and_(pc.invert(known), pc.is_valid(stripped)), "not a boolean (true/false)"
+    elif t.name in _SHAPES:
+        pattern, message = _SHAPES[t.name]
+        stripped = pc.replace_substring(stripped, "T", " ") if t.name == "timestamp" else stripped
+    else:
+        return None
+    return pc.fill_null(pc.invert(pc.match_substring_regex(stripped, pattern)), False), message
+
+
 def cast_column(values: pa.Array, type_string: str) -> pa.Array:
     """Cast one string column to a Glue type; raises on any value that does not fit exactly."""
     target = glue_types.to_arrow(type_string)
     if pa.types.is_string(target):
         return values
+    fast = _cast_plain(values, target)
+    return fast if fast is not None else _cast_exactly(values, target)
+
+
+def _cast_plain(values: pa.Array, target: pa.DataType) -> pa.Array | None:
+    """The cast for the common case, values already in their plain form (no spaces, no "+" on an
+    integer, no "T" in a timestamp): Arrow's cast itself, minus the forms it takes that we refuse.
+    None when that is not enough; ``_cast_exactly`` then decides, with the reason."""
+    if not (pa.types.is_integer(target) or pa.types.is_decimal(target) or pa.types.is_date(target)):
+        return None
+    try:
+        cast = pc.cast(values, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    # Arrow also reads "0x1F" as an integer and "1e3" as a decimal; a CSV number has neither.
+    refused = b"xX" if pa.types.is_integer(target) else b"eE" if pa.types.is_decimal(target) else b""
+    return None if _may_contain(values, refused) else cast
+
+
+def _may_contain(values: pa.Array, characters: bytes) -> bool:
+    """Whether a value of a string array may hold one of the (ASCII) ``characters``. Searches the whole
+    data buffer, at C speed: a sliced array may answer yes for bytes outside it, which only costs the
+    exact path."""
+    if not characters:
+        return False
+    data = values.buffers()[2] if pa.types.is_string(values.type) else None
+    if data is None:
+        return bool(pc.any(pc.match_substring_regex(values, f"[{characters.decode()}]")).as_py())
+    raw = data.to_pybytes()
+    return any(character in raw for character in characters)
+
+
+def _cast_exactly(values: pa.Array, target: pa.DataType) -> pa.Array:
     stripped = pc.utf8_trim_whitespace(values)
     if pa.types.is_boolean(target):
         lowered = pc.utf8_lower(stripped)
@@ -87,11 +202,12 @@ def cast_column(values: pa.Array, type_string: str) -> pa.Array:
         return pc.cast(normalized, target)
     if pa.types.is_integer(target):
         # Arrow's integer parser reads "0x1F" as 31 but refuses "+5"; a CSV integer is signed digits.
-        _check_pattern(stripped, r"^[+-]?[0-9]+$", "not an integer")
+        _check_pattern(stripped, _INTEGER, "not an integer")
         stripped = pc.utf8_ltrim(stripped, characters="+")
     if pa.types.is_decimal(target):
-        # Arrow's decimal cast rounds extra digits away; refuse values whose scale is too large.
-        _check_decimal_scale(stripped, target.scale)
+        # Refuse exponents and name the scale when there are too many decimals (Arrow's own cast
+        # refuses to round, with a less helpful message).
+        _check_pattern(stripped, _decimal_pattern(target.scale), _decimal_message(target.scale))
     cast = pc.cast(stripped, target)
     # NaN and infinities (also what "1e400" overflows to) cannot be stored in MySQL's DOUBLE / FLOAT.
     if pa.types.is_floating(target) and pc.all(pc.is_finite(cast)).as_py() is False:
@@ -99,27 +215,22 @@ def cast_column(values: pa.Array, type_string: str) -> pa.Array:
     return cast
 
 
-def _check_decimal_scale(values: pa.Array, scale: int) -> None:
+_INTEGER = r"^[+-]?[0-9]+$"
+
+
+def _decimal_pattern(scale: int) -> str:
     # Trailing zeros past the scale lose nothing ("1.500" is a valid decimal(5,2)).
-    pattern = rf"^[+-]?[0-9]*\.?[0-9]{{0,{scale}}}0*$" if scale else r"^[+-]?[0-9]+(\.0*)?$"
-    message = f"not a plain decimal number with at most {scale} digits after the decimal point"
-    _check_pattern(values, pattern, message)
+    return rf"^[+-]?[0-9]*\.?[0-9]{{0,{scale}}}0*$" if scale else r"^[+-]?[0-9]+(\.0*)?$"
+
+
+def _decimal_message(scale: int) -> str:
+    return f"not a plain decimal number with at most {scale} digits after the decimal point"
 
 
 def _check_pattern(values: pa.Array, pattern: str, message: str) -> None:
     ok = pc.match_substring_regex(values, pattern)
     if not pc.all(pc.or_(pc.fill_null(ok, True), pc.is_null(values)), min_count=0).as_py():
         raise ValueError(message)
-
-
-def _reason(exc: Exception, batch: pa.RecordBatch, columns: Sequence[TargetColumn]) -> str:
-    for c in columns:
-        try:
-            cast_column(batch.column(c.name), c.type)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as col_exc:
-            value = batch.column(c.name)[0].as_py()
-            return f"column {c.name!r}: value {value!r} is not a valid {c.type} ({col_exc})"
-    return str(exc)
 
 
 def mysql_ready(batch: pa.RecordBatch) -> pa.RecordBatch:

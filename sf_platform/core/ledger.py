@@ -8,6 +8,7 @@ reload it (same key, new ETag: delete its old rows first), skip it (unchanged), 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -40,6 +41,13 @@ class LoadPlan:
 
 def normalize_etag(etag: str) -> str:
     return etag.strip().strip('"')
+
+
+def source_id(key: str) -> int:
+    """A stable positive 63-bit id of an object key: what MySQL rows carry to say which object they
+    came from (a key can be 1,024 bytes; an id keeps the table's primary key short)."""
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
 
 
 def plan_loads(objects: Iterable[SourceObject], ledger: Mapping[str, LedgerEntry]) -> LoadPlan:

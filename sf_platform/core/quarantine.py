@@ -19,9 +19,19 @@ def quarantine_key(target: str, table: str, source_key: str, etag: str) -> str:
 
 
 def quarantine_csv(source_key: str, column_names: Sequence[str], rows: Sequence[RejectedRow]) -> bytes:
+    return quarantine_header(column_names) + quarantine_rows(source_key, rows)
+
+
+def quarantine_header(column_names: Sequence[str]) -> bytes:
+    """The first line of a quarantine file; ``quarantine_rows`` adds rows to it as they come."""
+    return _csv_bytes([["source_key", "line", "reason", *column_names]])
+
+
+def quarantine_rows(source_key: str, rows: Sequence[RejectedRow]) -> bytes:
+    return _csv_bytes([source_key, row.line, row.reason, *("" if v is None else v for v in row.values)] for row in rows)
+
+
+def _csv_bytes(rows) -> bytes:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["source_key", "line", "reason", *column_names])
-    for row in rows:
-        writer.writerow([source_key, row.line, row.reason, *("" if v is None else v for v in row.values)])
+    csv.writer(out, lineterminator="\n").writerows(rows)
     return out.getvalue().encode("utf-8")

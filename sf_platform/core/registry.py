@@ -50,14 +50,33 @@ class MySQLTarget(_Strict):
     on_incompatible_change: Literal["fail", "rebuild"] = "fail"
 
 
+# A qualified Snowflake object name as users write it: 1 to 3 dot-separated unquoted identifiers.
+_SNOWFLAKE_OBJECT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){0,2}\Z")
+
+
 class SnowflakeTarget(_Strict):
     write_mode: Literal["append", "replace", "merge"] = "append"
     merge_keys: tuple[str, ...] = ()
+    # internal: the worker types rows and PUTs Parquet parts; external: COPY reads the landing bucket
+    # through a named stage, so no data passes through the worker.
+    stage: Literal["internal", "external"] = "internal"
+    external_stage: str = ""  # [db.][schema.]name of a stage whose URL is the landing bucket root
+    storage_integration: str = ""  # when set, the load creates ``external_stage`` with this integration
 
     @model_validator(mode="after")
     def _merge_needs_keys(self) -> SnowflakeTarget:
         if self.write_mode == "merge" and not self.merge_keys:
             raise ValueError("write_mode 'merge' needs merge_keys")
+        return self
+
+    @model_validator(mode="after")
+    def _external_needs_a_stage(self) -> SnowflakeTarget:
+        if self.stage == "external" and not self.external_stage:
+            raise ValueError("stage 'external' needs external_stage (the named stage on the landing bucket)")
+        for key in ("external_stage", "storage_integration"):
+            value = getattr(self, key)
+            if value and not _SNOWFLAKE_OBJECT.match(value):
+                raise ValueError(f"{key} {value!r} must be 1 to 3 dot-separated identifiers (letters, digits, _, $)")
         return self
 
 
@@ -117,9 +136,55 @@ class LandingConfig(_Strict):
         return value
 
 
+class ExportConfig(_Strict):
+    """Snowflake tables to export to S3: every table of one schema whose name matches a pattern."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    database: str = ""  # empty: the deployment's Snowflake database (SF_SNOWFLAKE_DATABASE)
+    schema_name: str = Field("", alias="schema")  # empty: the deployment's schema (SF_SNOWFLAKE_SCHEMA)
+    table_pattern: str  # Python regex, matched case-insensitively against the whole table name
+    table_types: tuple[str, ...] = ("BASE TABLE",)  # INFORMATION_SCHEMA.TABLES.TABLE_TYPE values
+    format: Literal["avro", "parquet"] = "avro"
+    part_size_mb: float = Field(128.0, gt=0)
+    incremental_column: str = ""  # tables with this column export only rows above the last maximum
+    prefix: str = "exports/"  # each table goes to <prefix><table>/ in the landing bucket
+
+    @field_validator("table_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+    @field_validator("database", "schema_name", "incremental_column")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if value and ("." in value or not _SNOWFLAKE_OBJECT.match(value)):
+            raise ValueError(f"{value!r} must be one identifier (letters, digits, _, $)")
+        return value
+
+    @field_validator("table_types")
+    @classmethod
+    def _upper_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("list at least one table type, e.g. [BASE TABLE]")
+        return tuple(t.strip().upper() for t in value)
+
+    @field_validator("prefix")
+    @classmethod
+    def _safe_prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"(?:[a-z][a-z0-9_]*/)+", value):
+            raise ValueError("must be lower-case folder names ([a-z][a-z0-9_]*) each ending in '/', e.g. exports/")
+        return value
+
+
 class Registry(_Strict):
     landing: LandingConfig = LandingConfig()
     tables: Mapping[str, TableConfig]
+    exports: ExportConfig | None = None
     source: str = "<memory>"
 
     def table(self, name: str) -> TableConfig:
@@ -142,7 +207,7 @@ def parse_registry(raw: Any, *, source: str = "<memory>") -> Registry:
     """Validate registry data; ``defaults`` are merged into every table before validation."""
     if not isinstance(raw, dict):
         raise RegistryError(f"{source}: the registry must be a mapping with a 'tables' key")
-    unknown = set(raw) - {"landing", "defaults", "tables"}
+    unknown = set(raw) - {"landing", "defaults", "tables", "exports"}
     if unknown:
         raise RegistryError(f"{source}: unknown top-level key(s) {sorted(unknown)}")
     tables_raw = raw.get("tables")
@@ -173,7 +238,18 @@ def parse_registry(raw: Any, *, source: str = "<memory>") -> Registry:
         landing = LandingConfig.model_validate(raw.get("landing") or {})
     except ValidationError as exc:
         raise RegistryError(f"{source}: landing: {_explain(exc)}") from None
-    return Registry(landing=landing, tables=tables, source=source)
+    return Registry(landing=landing, tables=tables, exports=_exports(raw.get("exports"), source), source=source)
+
+
+def _exports(raw: Any, source: str) -> ExportConfig | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise RegistryError(f"{source}: exports: must be a mapping")
+    try:
+        return ExportConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise RegistryError(f"{source}: exports: {_explain(exc)}") from None
 
 
 def _deep_merge(base: Mapping, override: Mapping) -> dict:

@@ -13,7 +13,9 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .catalog import source_to_catalog_names
 from .conversion import RejectedRow, TargetColumn, type_batch
@@ -21,6 +23,7 @@ from .inference import CsvFormat, detect_format, iter_string_batches
 from .registry import TableConfig
 
 HEAD_BYTES = 1 << 20
+DEFAULT_BLOCK_BYTES = 1 << 22  # bytes of CSV parsed per block: bounds memory per file being read
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,24 @@ def _first_row(head: bytes, fmt: CsvFormat) -> list[str]:
     return next(csv.reader(io.StringIO(text), delimiter=fmt.delimiter), [])
 
 
+@dataclass(frozen=True)
+class TypedBatch:
+    """One block of a file typed against the catalog: the good rows and the rejected ones."""
+
+    first_line: int  # data row number of the block's first row (1-based, header excluded)
+    rows: int  # rows in the block, good and rejected
+    good: pa.RecordBatch
+    rejected: list[RejectedRow]
+
+    def good_lines(self) -> pa.Array:
+        """The data row number of each good row, in order."""
+        lines = pa.array(np.arange(self.first_line, self.first_line + self.rows, dtype=np.int64))
+        if not self.rejected:
+            return lines
+        bad = pa.array([r.line for r in self.rejected], pa.int64())
+        return lines.filter(pc.invert(pc.is_in(lines, bad)))
+
+
 def typed_batches(
     stream, layout: SourceLayout, columns: Sequence[TargetColumn]
 ) -> Iterator[tuple[pa.RecordBatch, list[RejectedRow]]]:
@@ -91,18 +112,26 @@ def typed_batches(
     Columns the file lacks are null; file columns unknown to the catalog are not returned (the caller
     reports them via ``unknown_columns``).
     """
+    for batch in numbered_batches(stream, layout, columns):
+        yield batch.good, batch.rejected
+
+
+def numbered_batches(
+    stream, layout: SourceLayout, columns: Sequence[TargetColumn], *, block_size: int = DEFAULT_BLOCK_BYTES
+) -> Iterator[TypedBatch]:
+    """``typed_batches`` with each block's position in the file, so good rows can be numbered."""
     line = 1
-    for batch in iter_string_batches(stream, layout.format, list(layout.source_names)):
+    present = set(layout.catalog_names)
+    for batch in iter_string_batches(stream, layout.format, list(layout.source_names), block_size=block_size):
         renamed = batch.rename_columns(list(layout.catalog_names))
-        present = set(layout.catalog_names)
         arrays = [
             renamed.column(c.name) if c.name in present else pa.nulls(renamed.num_rows, pa.string())
             for c in columns
         ]
         strings = pa.RecordBatch.from_arrays(arrays, names=[c.name for c in columns])
         good, bad = type_batch(strings, columns, line)
+        yield TypedBatch(line, batch.num_rows, good, bad)
         line += batch.num_rows
-        yield good, bad
 
 
 def unknown_columns(layout: SourceLayout, columns: Sequence[TargetColumn]) -> list[str]:

@@ -130,6 +130,7 @@ def to_arrow(type_string: str) -> pa.DataType:
 
 # MySQL types that can be widened in place by ALTER TABLE ... MODIFY without losing data.
 _MYSQL_INT_RANK = {"TINYINT": 0, "SMALLINT": 1, "INT": 2, "BIGINT": 3}
+_MYSQL_INT_DIGITS = {"TINYINT": 3, "SMALLINT": 5, "INT": 10, "BIGINT": 19}
 
 
 def mysql_widening(current: str, wanted: str) -> str | None:
@@ -152,7 +153,13 @@ def mysql_widening(current: str, wanted: str) -> str | None:
         return None
     if cur in text_rank and new in text_rank:
         return wanted if text_rank[new] > text_rank[cur] else None
+    if cur == "DATE" and new == "DATETIME(6)":
+        return wanted  # a date is that day at midnight
+    if cur in _MYSQL_INT_RANK and new == "DOUBLE" and cur != "BIGINT":
+        return wanted  # every INT is exact in a double; a BIGINT may not be
     cur_dec, new_dec = _decimal_ps(cur), _decimal_ps(new)
+    if cur in _MYSQL_INT_RANK and new_dec:
+        cur_dec = (_MYSQL_INT_DIGITS[cur], 0)  # an integer column as the decimal holding all its values
     if cur_dec and new_dec:
         (cp, cs), (np_, ns) = cur_dec, new_dec
         if ns >= cs and np_ - ns >= cp - cs:

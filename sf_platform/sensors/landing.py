@@ -7,18 +7,17 @@ file never triggers two runs.
 """
 
 import hashlib
-import os
 from collections import defaultdict
 
 import dagster as dg
+from botocore.exceptions import ClientError
 
+from sf_platform import settings
 from sf_platform.assets.landing import s3_key
 from sf_platform.core.naming import classify_loose_key, is_data_key, table_of_key
 from sf_platform.core.registry import Registry
 from sf_platform.core.sensor_cursor import Cursor, ListedObject, advance
 from sf_platform.resources.aws import LandingBucket
-
-DEFAULT_INTERVAL_S = 30
 
 
 def table_for_key(key: str, pattern: str) -> str | None:
@@ -34,7 +33,7 @@ def run_key(table: str, objects: list[ListedObject]) -> str:
 
 
 def build_landing_sensor(registry: Registry) -> dg.SensorDefinition:
-    interval = int(os.environ.get("SF_SENSOR_INTERVAL_SECONDS") or DEFAULT_INTERVAL_S)
+    interval = int(settings.get("SF_SENSOR_INTERVAL_SECONDS"))
     pattern = registry.landing.loose_file_pattern
     every_chain = dg.AssetSelection.assets(*[s3_key(t) for t in registry.tables]).downstream()
 
@@ -47,11 +46,13 @@ def build_landing_sensor(registry: Registry) -> dg.SensorDefinition:
     )
     def landing_files(context: dg.SensorEvaluationContext, landing: LandingBucket):
         cursor = Cursor.from_json(context.cursor)
-        listing = [
-            ListedObject(o["Key"], o["ETag"], o["LastModified"])
-            for o in landing.list_objects()
-            if not o["Key"].startswith("_")
-        ]
+        try:
+            objects = landing.list_objects()
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "NoSuchBucket":
+                return dg.SkipReason(f"bucket {landing.bucket} does not exist yet")
+            raise
+        listing = [ListedObject(o["Key"], o["ETag"], o["LastModified"]) for o in objects if not o["Key"].startswith("_")]
         fresh, next_cursor = advance(cursor, listing)
         by_table: dict[str, list[ListedObject]] = defaultdict(list)
         unregistered: set[str] = set()

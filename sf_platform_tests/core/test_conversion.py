@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import time
 from decimal import Decimal
 
 import pyarrow as pa
@@ -14,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sf_platform.core.conversion import RejectedRow, TargetColumn, cast_column, mysql_ready, type_batch
-from sf_platform.core.quarantine import quarantine_csv
+from sf_platform.core.quarantine import quarantine_csv, quarantine_header, quarantine_rows
 
 
 def _batch(**columns: list) -> pa.RecordBatch:
@@ -337,3 +338,92 @@ def test_quarantine_csv_keeps_line_reason_and_values():
         ["member/a.csv", "3", "column 'id': value 'x' is not a valid int (...)", "x", "", "회원"],
         ["member/a.csv", "9", "reason, with comma", 'a "q", b', "2", ""],
     ]
+
+
+def test_quarantine_files_can_be_written_in_pieces():
+    rows = [RejectedRow(1, ("x",), "r1"), RejectedRow(5, ("y",), "r2")]
+    pieces = quarantine_header(["id"]) + quarantine_rows("t/a.csv", rows[:1]) + quarantine_rows("t/a.csv", rows[1:])
+    assert pieces == quarantine_csv("t/a.csv", ["id"], rows)
+
+
+# ------------------------------------------------------------------------------------------ many bad rows
+
+
+def test_a_column_of_bad_values_is_typed_in_one_pass():
+    """Bad rows are found by pattern, not one cast per row: a block with every value bad stays fast."""
+    n = 20_000
+    batch = _batch(id=[str(i) for i in range(n)], amount=[f"x{i}" for i in range(n)], day=["2024-13-01"] * n)
+    columns = [TargetColumn("id", "int"), TargetColumn("amount", "decimal(10,2)"), TargetColumn("day", "date")]
+    started = time.perf_counter()
+    good, bad = type_batch(batch, columns, first_line=1)
+    assert time.perf_counter() - started < 10  # one cast per row took minutes
+    assert good.num_rows == 0 and [r.line for r in bad] == list(range(1, n + 1))
+    assert bad[7].reason == "column 'amount': value 'x7' is not a valid decimal(10,2) " + (
+        "(not a plain decimal number with at most 2 digits after the decimal point)"
+    )
+
+
+def test_rows_failing_in_several_columns_are_reported_once_by_their_first_failing_column():
+    batch = _batch(a=["1", "x", "3", "y"], b=["2024-01-01", "bad", "2024-02-30", "2024-01-04"])
+    good, bad = type_batch(batch, [TargetColumn("a", "int"), TargetColumn("b", "date")], first_line=10)
+    assert good.column("a").to_pylist() == [1]
+    assert [(r.line, r.reason.split(":")[0]) for r in bad] == [
+        (11, "column 'a'"),
+        (12, "column 'b'"),
+        (13, "column 'a'"),
+    ]
+
+
+_shapes = st.text(alphabet="0123456789-:. T+eE,xZ", max_size=26)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_shapes, st.sampled_from(["int", "bigint", "double", "decimal(6,2)", "date", "timestamp", "boolean"]))
+def test_values_ruled_out_by_pattern_never_cast(text, glue_type):
+    """The patterns that find bad rows fast only ever rule out values the cast itself refuses."""
+    from sf_platform.core.conversion import _ruled_out
+
+    values = pa.array([text], pa.string())
+    mask, _ = _ruled_out(values, glue_type)
+    if mask[0].as_py():
+        with pytest.raises((pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError)):
+            cast_column(values, glue_type)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2024-01-01", "2024-01-01 10", "2024-01-01 10:11", "2024-01-01T10:11:12", "2024-01-01 10:11:12.123456"],
+)
+def test_timestamps_the_cast_accepts_are_not_ruled_out(text):
+    from sf_platform.core.conversion import _ruled_out
+
+    values = pa.array([text], pa.string())
+    cast_column(values, "timestamp")
+    assert not _ruled_out(values, "timestamp")[0][0].as_py()
+
+
+_numeric_text = st.text(alphabet="0123456789-+. eExX\\u00a0T:", max_size=14)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_numeric_text, st.sampled_from(["int", "bigint", "decimal(6,2)", "decimal(5,0)", "date"]))
+def test_the_fast_cast_agrees_with_the_exact_one(text, glue_type):
+    """cast_column first tries Arrow's cast on the values as they are; it must accept exactly what the
+    slower, exact path accepts, with the same values."""
+    from sf_platform.core.conversion import _cast_exactly, _cast_plain
+
+    values = pa.array([text], pa.string())
+    target = _arrow(glue_type)
+    fast = _cast_plain(values, target)
+    try:
+        exact = _cast_exactly(values, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+        assert fast is None
+        return
+    assert fast is None or fast.to_pylist() == exact.to_pylist()
+
+
+def _arrow(glue_type: str) -> pa.DataType:
+    from sf_platform.core.types import to_arrow
+
+    return to_arrow(glue_type)

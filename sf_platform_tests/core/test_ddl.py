@@ -30,9 +30,56 @@ def test_mysql_create_table():
         "  `member_name` VARCHAR(16) NULL,\n"
         "  `score` DECIMAL(5,2) NULL,\n"
         "  `_sf_source_key` VARCHAR(1024) NOT NULL,\n"
-        "  KEY `ix_sf_source_key` (`_sf_source_key`(255))\n"
+        "  `_sf_source_id` BIGINT NOT NULL,\n"
+        "  `_sf_row` BIGINT NOT NULL,\n"
+        "  PRIMARY KEY (`_sf_source_id`, `_sf_row`)\n"
         ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
     )
+
+
+def test_mysql_load_data_statement():
+    sql = ddl.mysql_load_data("sf_db", "member", ["member_id", "na`me", "_sf_row"], ["_sf_source_key", "dt"])
+    assert sql == (
+        "LOAD DATA LOCAL INFILE %s INTO TABLE `sf_db`.`member` CHARACTER SET utf8mb4 "
+        "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' LINES TERMINATED BY '\\n' "
+        "(`member_id`, `na``me`, `_sf_row`) SET `_sf_source_key` = %s, `dt` = %s"
+    )
+    assert ddl.mysql_load_data("d", "t", ["a"], []).endswith("(`a`)")
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["member_id", "회원_id", "select_", "c_2nd"], ["member_id", "회원_id", "select_", "c_2nd"]),
+        (["a b", "x`y", 'say "hi"', "select", "spaced "], ["a_b", "x_y", "say_hi", "select_", "spaced"]),
+        (["Order", "order", "ORDER"], ["order_", "order__2", "order__3"]),
+        (["id", "ID", "Id"], ["id", "id_2", "id_3"]),
+        (["e", "é"], ["e", "é_2"]),  # MySQL 8 compares column names ignoring accents
+        (["_sf_row", "sf_row", "_sf_source_key"], ["sf_row", "sf_row_2", "sf_source_key"]),
+        (["😀", ""], ["col_1", "col_2"]),
+    ],
+)
+def test_mysql_column_names(names, expected):
+    assert ddl.mysql_column_names(names) == expected
+
+
+def test_mysql_column_names_shorten_long_names_deterministically():
+    long_a, long_b = "x" * 70 + "a", "x" * 70 + "b"
+    names = ddl.mysql_column_names([long_a, long_b, long_a])
+    assert all(len(n) <= 64 for n in names) and len(set(names)) == 3
+    assert names == ddl.mysql_column_names([long_a, long_b, long_a])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(min_size=0, max_size=80), max_size=12))
+def test_mysql_column_names_are_always_usable_and_distinct(names):
+    mapped = ddl.mysql_column_names(names)
+    assert len(mapped) == len(names)
+    keys = [ddl._mysql_name_key(n) for n in mapped + list(ddl.MYSQL_BOOKKEEPING_COLUMNS)]
+    assert len(set(keys)) == len(keys)
+    for name in mapped:
+        ddl.quote_mysql(name)  # raises on names MySQL cannot hold
+    assert ddl.mysql_column_names(mapped) == mapped  # mapped names stay as they are
 
 
 def test_mysql_create_table_without_if_not_exists():
@@ -137,7 +184,7 @@ def test_column_spec_types():
 
 
 def _types(sql: str) -> list[str]:
-    return [re.match(r"  `[^`]+` (\S+) NULL", line).group(1) for line in _body_lines(sql)[:-2]]
+    return [re.match(r"  `[^`]+` (\S+) NULL", line).group(1) for line in _body_lines(sql)[:-4]]
 
 
 def test_many_wide_strings_fit_mysqls_65535_byte_row():
@@ -175,8 +222,9 @@ def test_small_tables_keep_their_sized_types():
 
 def _row_sizes(types: list[str]) -> tuple[int, int]:
     null_bytes = (len(types) + 7) // 8
-    server = sum(ddl._row_bytes(t)[0] for t in types) + null_bytes + ddl._row_bytes("VARCHAR(1024)")[0]
-    in_page = sum(ddl._row_bytes(t)[1] for t in types) + null_bytes + 24 + ddl._row_bytes("VARCHAR(1024)")[1]
+    bookkeeping = ["VARCHAR(1024)", "BIGINT", "BIGINT"]
+    server = sum(ddl._row_bytes(t)[0] for t in types + bookkeeping) + null_bytes
+    in_page = sum(ddl._row_bytes(t)[1] for t in types + bookkeeping) + null_bytes + 24
     return server, in_page
 
 

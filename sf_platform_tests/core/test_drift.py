@@ -69,3 +69,9 @@ def test_reconcile_passes_warns_and_fails():
     bad = reconcile(100, 99, 0, "s3://b/_quarantine/mysql/t/")
     assert not bad.passed and bad.severity == dg.AssetCheckSeverity.ERROR
     assert bad.metadata["difference"].value == 1
+
+
+def test_reconcile_on_a_merge_table_allows_collapsed_keys_but_not_extra_rows():
+    assert reconcile(100, 90, 0, "s3://b/q/", merged=True).passed
+    extra = reconcile(100, 101, 0, "s3://b/q/", merged=True)
+    assert not extra.passed and extra.severity == dg.AssetCheckSeverity.ERROR

@@ -1,13 +1,13 @@
 """The new-file sensor's cursor: same-second objects, changed ETags, deletions, late arrivals, size."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sf_platform.core.sensor_cursor import Cursor, ListedObject, advance
 
-T0 = datetime(2025, 8, 29, 15, 11, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 8, 29, 15, 11, 0, tzinfo=UTC)
 
 
 def obj(key, etag="e1", seconds=0):

@@ -266,3 +266,24 @@ def test_integer_widening_never_narrows(cur, new):
         assert result == new
     else:
         assert result is None
+
+
+@pytest.mark.parametrize(
+    "current, wanted, expected",
+    [
+        ("DATE", "DATETIME(6)", "DATETIME(6)"),  # the crawl widens date + timestamp to timestamp
+        ("INT", "DOUBLE", "DOUBLE"),
+        ("int(11)", "DECIMAL(12,2)", "DECIMAL(12,2)"),
+        ("INT", "DECIMAL(5,2)", "DECIMAL(12,2)"),  # keeps the 10 digits an INT can hold
+        ("BIGINT", "DECIMAL(19,0)", "DECIMAL(19,0)"),
+        ("SMALLINT", "DECIMAL(3,0)", None),
+    ],
+)
+def test_lossless_changes_across_type_families_widen(current, wanted, expected):
+    assert mysql_widening(current, wanted) == expected
+
+
+@pytest.mark.parametrize("current, wanted", [("BIGINT", "DOUBLE"), ("DECIMAL(10,2)", "DOUBLE"), ("TINYINT(1)", "INT")])
+def test_changes_that_could_alter_values_are_refused(current, wanted):
+    with pytest.raises(ValueError):
+        mysql_widening(current, wanted)

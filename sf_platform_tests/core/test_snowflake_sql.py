@@ -1,0 +1,177 @@
+"""Snowflake load statements without a server: the external-stage COPY and its file format from the
+catalog, MERGE, SWAP, type changes, COPY results, and the registry's Snowflake target options."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from sf_platform.core import ddl
+from sf_platform.core import snowflake_sql as sql
+from sf_platform.core.catalog import CatalogColumn, CrawlStats, table_input
+from sf_platform.core.inference import CsvFormat
+from sf_platform.core.registry import RegistryError, parse_registry
+
+
+def _entry(**fmt) -> dict:
+    settings = dict(delimiter="|", quoted=True, line_terminator="\r\n", compression="gzip", encoding="cp949", header=True)
+    return table_input(
+        name="t", location="s3://b/t/", columns=[CatalogColumn("a", "int")], partition_keys=[],
+        fmt=CsvFormat(**(settings | fmt)), stats=CrawlStats(1, 10, 1),
+    )
+
+
+def test_the_file_format_comes_from_the_catalog_entry():
+    assert sql.csv_format_from_catalog(_entry()) == sql.CsvFileFormat(
+        delimiter="|", skip_header=1, quoted=True, encoding="IBM949", compression="GZIP"
+    )
+    plain = sql.csv_format_from_catalog(_entry(delimiter=",", quoted=False, compression="none", encoding="utf-8-sig", header=False))
+    assert plain == sql.CsvFileFormat(delimiter=",", skip_header=0, quoted=False, encoding="UTF8", compression="NONE")
+
+
+def test_external_copy_statement():
+    statement, params = sql.external_copy(
+        '"DB"."RAW"."MEMBER"', '"DB"."RAW"."LANDING"', "member/dt=2024-01-01/MEMBER_202401010000.csv",
+        {"member_id": 1, "name": 3, "joined_on": 2}, {"dt": "2024-01-01"}, ddl.SOURCE_KEY_COLUMN,
+        sql.csv_format_from_catalog(_entry()),
+    )
+    assert statement == (
+        'COPY INTO "DB"."RAW"."MEMBER" ("MEMBER_ID", "NAME", "JOINED_ON", "DT", "_SF_SOURCE_KEY") '
+        'FROM (SELECT $1, $3, $2, %s, METADATA$FILENAME FROM @"DB"."RAW"."LANDING") FILES = (%s) '
+        "FILE_FORMAT = (TYPE = CSV FIELD_DELIMITER = %s SKIP_HEADER = %s FIELD_OPTIONALLY_ENCLOSED_BY = %s "
+        "ESCAPE_UNENCLOSED_FIELD = NONE ENCODING = %s EMPTY_FIELD_AS_NULL = TRUE NULL_IF = () COMPRESSION = GZIP) "
+        "ON_ERROR = CONTINUE"
+    )
+    assert params == ["2024-01-01", "member/dt=2024-01-01/MEMBER_202401010000.csv", "|", 1, '"', "IBM949"]
+    assert statement.count("%s") == len(params)
+
+
+def test_external_copy_for_merge_records_the_row_number():
+    statement, params = sql.external_copy(
+        '"D"."S"."T"', '"D"."S"."ST"', "t/a.csv", {"id": 1}, {}, ddl.SOURCE_KEY_COLUMN,
+        sql.CsvFileFormat(), row_column=sql.SOURCE_ROW_COLUMN,
+    )
+    assert '("ID", "_SF_SOURCE_KEY", "_SF_ROW")' in statement
+    assert "SELECT $1, METADATA$FILENAME, METADATA$FILE_ROW_NUMBER FROM" in statement
+    assert "FIELD_OPTIONALLY_ENCLOSED_BY = NONE" in statement and "COMPRESSION = NONE" in statement
+    assert params == ["t/a.csv", ",", 0, "UTF8"]
+
+
+def test_hostile_names_stay_quoted_and_values_stay_binds():
+    statement, params = sql.external_copy(
+        '"D"."S"."T"', '"D"."S"."ST"', "t/x'); DROP TABLE y; --.csv", {'we"ird': 1}, {"p": "x'); DROP"},
+        ddl.SOURCE_KEY_COLUMN, sql.CsvFileFormat(delimiter="'"),
+    )
+    outside = re.sub(r'"(?:[^"]|"")*"', '"?"', statement)
+    assert "DROP" not in outside and "'" not in outside
+    assert '"WE""IRD"' in statement
+
+
+def test_merge_statement_dedups_by_the_last_row_and_skips_null_keys():
+    statement = sql.merge_statement(
+        '"D"."S"."T"', '"D"."S"."T__SF_MERGE"', ["id", "region", "v", ddl.SOURCE_KEY_COLUMN], ["id", "region"],
+        [ddl.SOURCE_KEY_COLUMN, sql.SOURCE_ROW_COLUMN],
+    )
+    assert statement == (
+        'MERGE INTO "D"."S"."T" AS "T" USING (SELECT "ID", "REGION", "V", "_SF_SOURCE_KEY" FROM "D"."S"."T__SF_MERGE" '
+        'WHERE "ID" IS NOT NULL AND "REGION" IS NOT NULL QUALIFY ROW_NUMBER() OVER (PARTITION BY "ID", "REGION" '
+        'ORDER BY "_SF_SOURCE_KEY" DESC, "_SF_ROW" DESC) = 1) AS "S" ON "T"."ID" = "S"."ID" AND "T"."REGION" = "S"."REGION" '
+        'WHEN MATCHED THEN UPDATE SET "V" = "S"."V", "_SF_SOURCE_KEY" = "S"."_SF_SOURCE_KEY" '
+        'WHEN NOT MATCHED THEN INSERT ("ID", "REGION", "V", "_SF_SOURCE_KEY") '
+        'VALUES ("S"."ID", "S"."REGION", "S"."V", "S"."_SF_SOURCE_KEY")'
+    )
+    with pytest.raises(sql.StatementError, match="merge keys"):
+        sql.merge_statement('"T"', '"S"', ["a"], ["b"], ["a"])
+    assert "QUALIFY ROW_NUMBER()" in sql.superseded_rows('"S"', ["id"], ["a"]) and "> 1)" in sql.superseded_rows('"S"', ["id"], ["a"])
+    assert sql.null_key_rows('"S"', ["a", "b"]) == 'SELECT COUNT(*) FROM "S" WHERE "A" IS NULL OR "B" IS NULL'
+
+
+def test_swap_and_its_detected_fallback():
+    assert sql.swap_statement('"D"."S"."T"', '"D"."S"."T__SF_STAGING"') == 'ALTER TABLE "D"."S"."T" SWAP WITH "D"."S"."T__SF_STAGING"'
+    assert sql.is_swap_unsupported(Exception('001003 (42000): Parser Error: syntax error at or near "SWAP"'))
+    assert not sql.is_swap_unsupported(Exception("002003 (42S02): Table 'T' does not exist"))
+
+
+def test_parquet_copy_and_unsafe_stage_paths():
+    assert sql.copy_parquet('"T"', '"D"."S"."STAGE"', "t/run-1/abc/") == (
+        'COPY INTO "T" FROM @"D"."S"."STAGE"/t/run-1/abc/ FILE_FORMAT = (TYPE = PARQUET) '
+        "MATCH_BY_COLUMN_NAME = CASE_SENSITIVE PURGE = TRUE"
+    )
+    for bad in ("t/../x/", "t/x y/", "t/'; DROP/"):
+        with pytest.raises(sql.StatementError):
+            sql.stage_location('"S"', bad)
+    assert sql.qualified("db.raw.landing") == '"DB"."RAW"."LANDING"'
+    statement, params = sql.create_external_stage('"D"."S"."L"', "s3://bucket/", "s3_int")
+    assert statement == 'CREATE STAGE IF NOT EXISTS "D"."S"."L" URL = %s STORAGE_INTEGRATION = "S3_INT"' and params == ["s3://bucket/"]
+
+
+@pytest.mark.parametrize(
+    ("current", "wanted", "expected"),
+    [
+        ("NUMBER(38,0)", "NUMBER(38,0)", None),
+        ("NUMBER(10,2)", "NUMBER(12,2)", "NUMBER(12,2)"),  # widened in place
+        ("NUMBER(12,2)", "NUMBER(10,2)", None),  # already holds it
+        ("VARCHAR", "VARCHAR", None),
+    ],
+)
+def test_type_changes(current, wanted, expected):
+    assert sql.type_change(current, wanted) == expected
+
+
+@pytest.mark.parametrize(("current", "wanted"), [("BOOLEAN", "VARCHAR"), ("NUMBER(10,2)", "NUMBER(12,3)"), ("FLOAT", "NUMBER(38,0)")])
+def test_type_changes_snowflake_cannot_make_in_place(current, wanted):
+    with pytest.raises(ValueError):
+        sql.type_change(current, wanted)
+
+
+def test_information_schema_types_are_read_in_the_mapping_spelling():
+    assert sql.existing_type("NUMBER", 38, 0) == "NUMBER(38,0)"
+    assert sql.existing_type("TEXT", None, None) == "VARCHAR"
+    assert sql.existing_type("TIMESTAMP_NTZ", None, None) == "TIMESTAMP_NTZ"
+
+
+def test_copy_results_are_summed_with_errors_and_skipped_files():
+    outcome = sql.copy_outcome(
+        [
+            ("s3://b/t/a.csv", "LOADED", 10, 10, 10, 0, None, None, None, None),
+            ("s3://b/t/b.csv", "PARTIALLY_LOADED", 5, 3, 5, 2, "Numeric value 'x' is not recognized", 4, 7, '"T"["A":1]'),
+            ("s3://b/t/c.csv", "LOAD_SKIPPED", 0, 0, 1, 1, "File was loaded before.", None, None, None),
+        ]
+    )
+    assert (outcome.files, outcome.rows_parsed, outcome.rows_loaded, outcome.rows_rejected) == (3, 15, 13, 2)
+    assert outcome.skipped_files == ["s3://b/t/c.csv"]
+    assert outcome.errors[0]["first_error_line"] == 4 and "Numeric value" in outcome.errors[0]["first_error"]
+    assert sql.copy_outcome([("Copy executed with 0 files processed.",)]).files == 0
+
+
+def test_staging_tables_ddl():
+    columns = [ddl.ColumnSpec("id", "bigint")]
+    assert ddl.snowflake_create_table("d", "s", "t__sf_merge", columns, replace=True, transient=True,
+                                      extra_columns=[(sql.SOURCE_ROW_COLUMN, "NUMBER(38,0)")]).startswith(
+        'CREATE OR REPLACE TRANSIENT TABLE "D"."S"."T__SF_MERGE" (\n  "ID" NUMBER(38,0),\n  "_SF_SOURCE_KEY" VARCHAR NOT NULL,\n  "_SF_ROW" NUMBER(38,0)\n)'
+    )
+    assert ddl.snowflake_create_table("d", "s", "t", columns, replace=True).startswith('CREATE OR REPLACE TABLE "D"."S"."T"')
+    assert ddl.snowflake_add_column("d", "s", "t", ddl.ColumnSpec("new col", "date")) == 'ALTER TABLE "D"."S"."T" ADD COLUMN "NEW COL" DATE'
+    assert ddl.snowflake_alter_column_type("d", "s", "t", "AMOUNT", "NUMBER(12,2)") == (
+        'ALTER TABLE "D"."S"."T" ALTER COLUMN "AMOUNT" SET DATA TYPE NUMBER(12,2)'
+    )
+
+
+def test_registry_snowflake_stage_options():
+    registry = parse_registry(
+        {"tables": {"t": {"snowflake": {"stage": "external", "external_stage": "raw.landing", "storage_integration": "s3_int"}}}}
+    )
+    target = registry.table("t").snowflake
+    assert (target.stage, target.external_stage, target.storage_integration) == ("external", "raw.landing", "s3_int")
+    assert parse_registry({"tables": {"t": {}}}).table("t").snowflake.stage == "internal"
+    with pytest.raises(RegistryError, match=r"reg.yaml: table 't': key 'snowflake'.*needs external_stage"):
+        parse_registry({"tables": {"t": {"snowflake": {"stage": "external"}}}}, source="reg.yaml")
+    with pytest.raises(RegistryError, match=r"external_stage"):
+        parse_registry({"tables": {"t": {"snowflake": {"stage": "external", "external_stage": "a;b"}}}})
+
+
+def test_stage_cleanup_and_its_detected_fallback():
+    assert sql.remove_statement('"D"."S"."STAGE"', "member/") == 'REMOVE @"D"."S"."STAGE"/member/'
+    assert sql.is_remove_unsupported(Exception('001003 (42000): Parser Error: syntax error at or near "REMOVE"'))
+    assert not sql.is_remove_unsupported(Exception("Stage does not exist"))
