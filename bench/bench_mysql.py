@@ -38,6 +38,14 @@ from bench_crawl import lineitem_csv  # noqa: E402
 TABLE = "lineitem"
 TARGETS = {"limit": 0.6, "pandas": 10.0, "dlt": 5.0}  # platform rows/s must be >= this x theirs
 MAX_RSS_MB = 300
+NOTES = [
+    "platform_mirror: mirror_table in its own process (the crawl ran before, timed apart): S3 (moto) -> "
+    "typed in Arrow -> LOAD DATA LOCAL INFILE, with ledger, row key, quarantine checks.",
+    "raw_load_data_local: the same file from local disk into a table with the same column types and no "
+    "bookkeeping columns, IGNORE 1 LINES; the limit.",
+    "pandas_to_sql and dlt run on the first N rows (subset: true); their rows/s are extrapolated as is.",
+    "The machine has 2 cores shared with other work: see the load averages.",
+]
 
 
 def main() -> int:
@@ -82,7 +90,12 @@ def connection_settings(moto_port: int) -> dict:
         "password": os.environ.get("SF_MYSQL_PASSWORD", ""),
         "database": f"sf_bench_{uuid.uuid4().hex[:8]}",
     }
-    return {"aws": aws, "bucket": f"sf-bench-{uuid.uuid4().hex[:8]}", "glue_database": "sf_bench", "mysql": mysql}
+    return {
+        "aws": aws,
+        "bucket": f"sf-bench-{uuid.uuid4().hex[:8]}",
+        "glue_database": "sf_bench",
+        "mysql": mysql,
+    }
 
 
 def resources(settings: dict):
@@ -123,6 +136,7 @@ def run_all(args, path: Path, work: Path, settings: dict) -> dict:
     line("platform mirror (S3 -> MySQL)", figures["platform_mirror"], note)
     line("platform crawl + mirror", figures["platform_crawl_and_mirror"])
 
+    figures["definitions_import_rss_mb"] = definitions_rss_mb()
     figures["raw_load_data_local"] = raw_load(mysql, path, mirror["mysql_types"])
     line("raw LOAD DATA LOCAL INFILE", figures["raw_load_data_local"])
     if args.pandas_rows:
@@ -167,6 +181,14 @@ def child_mirror(settings: dict) -> int:
     return 0
 
 
+def definitions_rss_mb() -> float:
+    """RSS of a process that has only imported the Dagster definitions: a run worker's floor."""
+    code = "import sf_platform.definitions, bench_mysql; print(bench_mysql.rss_mb())"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BENCH), str(BENCH.parent)])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+    return float(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else 0.0
+
+
 def peak_rss_mb() -> float:
     return _status_mb("VmHWM:")
 
@@ -190,7 +212,9 @@ def raw_load(mysql, path: Path, mysql_types: dict[str, str]) -> dict:
     columns = {name: ctype for name, ctype in mysql_types.items() if not name.startswith("_sf_")}
     body = ", ".join(f"{quote_mysql(n)} {t} NULL" for n, t in columns.items())
     with mysql.connect() as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE TABLE raw_lineitem ({body}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
+        cur.execute(
+            f"CREATE TABLE raw_lineitem ({body}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+        )
         started = time.perf_counter()
         cur.execute(
             "LOAD DATA LOCAL INFILE %s INTO TABLE raw_lineitem CHARACTER SET utf8mb4 FIELDS TERMINATED BY ',' "
@@ -285,7 +309,9 @@ def rate(rows: int, seconds: float) -> dict:
 
 
 def line(label: str, figure: dict, note: str = "") -> None:
-    print(f"{label:44s} {figure['rows']:>10,} rows {figure['seconds']:8.2f} s {figure['rows_per_s']:>10,} rows/s  {note}")
+    print(
+        f"{label:44s} {figure['rows']:>10,} rows {figure['seconds']:8.2f} s {figure['rows_per_s']:>10,} rows/s  {note}"
+    )
 
 
 def report(figures: dict) -> int:
@@ -298,10 +324,18 @@ def report(figures: dict) -> int:
             ratios[f"platform_vs_{name}"] = round(platform_rate / other, 2)
             met[f"platform_vs_{name}"] = platform_rate >= TARGETS[name] * other
     met["peak_rss"] = figures["platform_mirror"]["peak_rss_mb"] <= MAX_RSS_MB
-    figures["ratios"], figures["targets"], figures["targets_met"] = ratios, TARGETS | {"peak_rss_mb": MAX_RSS_MB}, met
+    figures["ratios"], figures["targets"], figures["targets_met"] = (
+        ratios,
+        TARGETS | {"peak_rss_mb": MAX_RSS_MB},
+        met,
+    )
     for name, value in ratios.items():
         print(f"  {name}: {value}x (target {TARGETS[name.removeprefix('platform_vs_')]}x)")
-    print(f"  peak RSS {figures['platform_mirror']['peak_rss_mb']:.0f} MB (target <= {MAX_RSS_MB} MB)")
+    print(
+        f"  peak RSS {figures['platform_mirror']['peak_rss_mb']:.0f} MB (target <= {MAX_RSS_MB} MB; "
+        f"{figures['platform_mirror']['rss_before_load_mb']:.0f} MB before the load, "
+        f"{figures['definitions_import_rss_mb']:.0f} MB for a process that imports the Dagster definitions)"
+    )
     print(f"  load average before {figures['load_average_before']}, after {figures['load_average_after']}")
     out = BENCH / "results" / "bench_mysql.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,9 @@ def mysql_key(database: str, table: str) -> dg.AssetKey:
     return dg.AssetKey(["mysql", database, table])
 
 
-def build_mysql_assets(registry: Registry, glue_database: str, mysql_database: str) -> list[dg.AssetsDefinition]:
+def build_mysql_assets(
+    registry: Registry, glue_database: str, mysql_database: str
+) -> list[dg.AssetsDefinition]:
     return [
         _mirror_asset(table, config, glue_database, mysql_database)
         for table, config in registry.tables.items()

@@ -59,13 +59,13 @@ def type_batch(
     good = _cast_all(batch.filter(keep), columns)
     values = zip(*(column.take(bad).to_pylist() for column in batch.columns), strict=True)
     rejected = [
-        RejectedRow(first_line + index, row, reasons[index]) for index, row in zip(bad.to_pylist(), values, strict=True)
+        RejectedRow(first_line + index, row, reasons[index])
+        for index, row in zip(bad.to_pylist(), values, strict=True)
     ]
     return good, rejected
 
 
 _CAST_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError)
-
 
 
 def _cast_all(batch: pa.RecordBatch, columns: Sequence[TargetColumn]) -> pa.RecordBatch:
@@ -81,7 +81,9 @@ def _failing_rows(batch: pa.RecordBatch, columns: Sequence[TargetColumn]) -> dic
         failures = _column_failures(values, c.type)
         texts = values.take(pa.array([i for i, _ in failures], pa.int64())).to_pylist()
         for (index, message), text in zip(failures, texts, strict=True):
-            reasons.setdefault(index, f"column {c.name!r}: value {text!r} is not a valid {c.type} ({message})")
+            reasons.setdefault(
+                index, f"column {c.name!r}: value {text!r} is not a valid {c.type} ({message})"
+            )
     return reasons
 
 
@@ -120,15 +122,14 @@ def _bisect_failures(values: pa.Array, type_string: str, offset: int) -> list[tu
 
 # Patterns every value a cast accepts matches (after trimming; timestamps with "T" as " "): a value
 # that does not match certainly fails. Tested against the casts in test_conversion.
-_DATE = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_DATE = "[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+_TIME = "(?:[01][0-9]|2[0-3])(?::[0-5][0-9](?::(?:[0-5][0-9]|60)(?:\\.[0-9]+)?)?)?"
+_NUMBER = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 _SHAPES = {
     "date": (f"^{_DATE}$", "not a date (YYYY-MM-DD)"),
-    "timestamp": (
-        rf"^{_DATE}(?: [0-9]{{2}}(?::[0-9]{{2}}(?::[0-9]{{2}}(?:\.[0-9]+)?)?)?)?$",
-        "not a timestamp (YYYY-MM-DD hh:mm:ss)",
-    ),
-    "double": (r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$", "not a finite number"),
-    "float": (r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$", "not a finite number"),
+    "timestamp": (f"^{_DATE}(?: {_TIME})?$", "not a timestamp (YYYY-MM-DD hh:mm:ss)"),
+    "double": (_NUMBER, "not a finite number"),
+    "float": (_NUMBER, "not a finite number"),
 }
 _INTEGER_TYPES = ("bigint", "int", "smallint", "tinyint")
 
@@ -193,10 +194,14 @@ def _cast_exactly(values: pa.Array, target: pa.DataType) -> pa.Array:
     stripped = pc.utf8_trim_whitespace(values)
     if pa.types.is_boolean(target):
         lowered = pc.utf8_lower(stripped)
-        known = pc.or_(pc.is_in(lowered, pa.array(sorted(_TRUE))), pc.is_in(lowered, pa.array(sorted(_FALSE))))
+        known = pc.or_(
+            pc.is_in(lowered, pa.array(sorted(_TRUE))), pc.is_in(lowered, pa.array(sorted(_FALSE)))
+        )
         if not pc.all(pc.or_(known, pc.is_null(lowered)), min_count=0).as_py():
             raise ValueError("not a boolean (true/false)")
-        return pc.if_else(pc.is_null(lowered), pa.scalar(None, pa.bool_()), pc.is_in(lowered, pa.array(sorted(_TRUE))))
+        return pc.if_else(
+            pc.is_null(lowered), pa.scalar(None, pa.bool_()), pc.is_in(lowered, pa.array(sorted(_TRUE)))
+        )
     if pa.types.is_timestamp(target):
         normalized = pc.replace_substring(stripped, "T", " ")
         return pc.cast(normalized, target)

@@ -28,7 +28,9 @@ def quarantine_header(column_names: Sequence[str]) -> bytes:
 
 
 def quarantine_rows(source_key: str, rows: Sequence[RejectedRow]) -> bytes:
-    return _csv_bytes([source_key, row.line, row.reason, *("" if v is None else v for v in row.values)] for row in rows)
+    return _csv_bytes(
+        [source_key, row.line, row.reason, *("" if v is None else v for v in row.values)] for row in rows
+    )
 
 
 def _csv_bytes(rows) -> bytes:

@@ -125,7 +125,9 @@ def mirror_table(
     report.full_refresh = full_refresh
     mysql.ensure_database()
     with mysql.connect() as conn, _table_lock(conn, mysql.database, table):
-        _Mirror(conn, bucket, mysql.database, table, config, run_id or uuid.uuid4().hex, report).run(full_refresh)
+        _Mirror(conn, bucket, mysql.database, table, config, run_id or uuid.uuid4().hex, report).run(
+            full_refresh
+        )
     report.seconds = time.monotonic() - started
     return report
 
@@ -243,12 +245,18 @@ class _Mirror:
         objects whose ledger rows are missing or stale, deleting their rows first, which converges."""
         _check_source_ids([o.key for o in objects])
         staging, old = work_tables(self.table)
-        self._execute(ddl.mysql_create_table(self.database, staging, [c.spec for c in self.columns], if_not_exists=False))
+        self._execute(
+            ddl.mysql_create_table(
+                self.database, staging, [c.spec for c in self.columns], if_not_exists=False
+            )
+        )
         loaded = [(obj, *self._load(obj, staging, record=False)) for obj in objects]
         self._execute(f"CREATE TABLE IF NOT EXISTS {self._ref(self.table)} LIKE {self._ref(staging)}")
         self._swap(staging, old)
         with self.conn.cursor() as cur:
-            cur.execute(f"DELETE FROM {self._ref(ddl.MYSQL_LEDGER_TABLE, q=_q)} WHERE table_name = %s", (self.table,))
+            cur.execute(
+                f"DELETE FROM {self._ref(ddl.MYSQL_LEDGER_TABLE, q=_q)} WHERE table_name = %s", (self.table,)
+            )
             for obj, rows, quarantined in loaded:
                 if rows is not None:
                     self._write_ledger(cur, obj, rows, quarantined)
@@ -371,7 +379,9 @@ class _Mirror:
             self.report.ignored_columns[obj.key] = ignored
         return numbered_batches(PrefixedStream(head, body), layout, self.targets, block_size=BLOCK_BYTES)
 
-    def _load_rows(self, cur, target: str, obj: SourceObject, partitions: Mapping[str, str], feed: _RowFeed) -> None:
+    def _load_rows(
+        self, cur, target: str, obj: SourceObject, partitions: Mapping[str, str], feed: _RowFeed
+    ) -> None:
         file_columns = [c.mysql for c in self.data_columns] + [ddl.MYSQL_ROW_COLUMN]
         constants = [ddl.SOURCE_KEY_COLUMN, ddl.MYSQL_SOURCE_ID_COLUMN]
         values: list = [obj.key, source_id(obj.key)]
@@ -395,10 +405,14 @@ class _Mirror:
             if c.mysql.lower() in limits and glue_types.parse(c.type).name == "string"
         ]
 
-    def _check_partition_values(self, partitions: Mapping[str, str], limits: Mapping[str, tuple[str, int]]) -> None:
+    def _check_partition_values(
+        self, partitions: Mapping[str, str], limits: Mapping[str, tuple[str, int]]
+    ) -> None:
         for column in self.columns:
             value = partitions.get(column.catalog) if column.partition else None
-            if value is not None and _too_long(len(value), len(value.encode()), limits.get(column.mysql.lower())):
+            if value is not None and _too_long(
+                len(value), len(value.encode()), limits.get(column.mysql.lower())
+            ):
                 raise _TooLong(column.mysql)
 
     def _widen_for(self, obj: SourceObject, target: str) -> list[str]:
@@ -415,7 +429,9 @@ class _Mirror:
         for column in self.columns:
             chars, octets = longest.get(column.catalog, (0, 0))
             if _too_long(chars, octets, limits.get(column.mysql.lower())):
-                wanted = glue_types.mysql_string_type(max(chars, -(-octets // glue_types.UTF8MB4_BYTES_PER_CHAR)))
+                wanted = glue_types.mysql_string_type(
+                    max(chars, -(-octets // glue_types.UTF8MB4_BYTES_PER_CHAR))
+                )
                 changes += self._widen(target, column.mysql, current[column.mysql], wanted, column.catalog)
         return [f"{change} (values in {obj.key} longer than the catalog says)" for change in changes]
 
@@ -530,7 +546,9 @@ class _RowFeed:
 
     Runs on the loader's feeding thread; ``rows`` is read after the statement ends."""
 
-    def __init__(self, batches: Iterator[TypedBatch], checks: Sequence[tuple[str, str, int]], spool: _QuarantineSpool):
+    def __init__(
+        self, batches: Iterator[TypedBatch], checks: Sequence[tuple[str, str, int]], spool: _QuarantineSpool
+    ):
         self.batches, self.checks, self.spool = batches, checks, spool
         self.rows = 0
 

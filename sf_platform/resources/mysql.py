@@ -21,7 +21,9 @@ from pydantic import Field
 
 from sf_platform.core.identifiers import quote_mysql
 
-STRICT_SQL_MODE = "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
+STRICT_SQL_MODE = (
+    "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
+)
 _PIPE_BYTES = 1 << 20  # a larger pipe buffer means fewer context switches between writer and reader
 _F_SETPIPE_SZ = 1031  # Linux only
 
@@ -87,7 +89,9 @@ def load_data_local(cursor, sql: str, args: Sequence, chunks: Iterable[bytes]) -
         fifo = os.path.join(folder, "rows.csv")
         os.mkfifo(fifo, 0o600)
         failure: list[BaseException] = []
-        writer = threading.Thread(target=_feed, args=(fifo, chunks, failure), name="load-data-feed", daemon=True)
+        writer = threading.Thread(
+            target=_feed, args=(fifo, chunks, failure), name="load-data-feed", daemon=True
+        )
         writer.start()
         try:
             cursor.execute(sql, (fifo, *args))

@@ -108,9 +108,29 @@ def test_every_type_becomes_its_mysql_type_and_values_round_trip(landing, glue, 
         f"LENGTH(note), memo = %s FROM {_ref(mysql, 'typed')} ORDER BY _sf_row",
         (long_text,),
     )
-    assert rows[0] == (9000000000, 1, 1.5, "12.50", 1, "2024-02-29", "2024-02-29 13:45:01.123456", "007", 5, 0)
+    assert rows[0] == (
+        9000000000,
+        1,
+        1.5,
+        "12.50",
+        1,
+        "2024-02-29",
+        "2024-02-29 13:45:01.123456",
+        "007",
+        5,
+        0,
+    )
     assert rows[1] == (
-        -9000000000, -2, -2.25e10, "-0.05", 0, "1999-12-31", "1999-12-31 23:59:59.000000", "010", 600, 1,
+        -9000000000,
+        -2,
+        -2.25e10,
+        "-0.05",
+        0,
+        "1999-12-31",
+        "1999-12-31 23:59:59.000000",
+        "010",
+        600,
+        1,
     )
     assert rows[2] == (None,) * 9 + (None,)
     # The metadata's column schema holds the types MySQL reports, TEXT and all.
@@ -157,7 +177,11 @@ def test_hostile_header_names_map_to_safe_columns_and_the_mapping_is_reported(la
     cols = ", ".join(quote_mysql(n) for n in mysql_names)
     assert _query(mysql, f"SELECT {cols} FROM {_ref(mysql, 'hostile')}") == [(1, 2, 3, 4, 5, 6, 7)]
     metadata = mirror_metadata(report)
-    assert metadata["column_names"].data[0] == {"source": "first name", "catalog": "first_name", "mysql": "first_name"}
+    assert metadata["column_names"].data[0] == {
+        "source": "first name",
+        "catalog": "first_name",
+        "mysql": "first_name",
+    }
 
 
 def test_catalog_names_mysql_cannot_take_are_mapped(landing, glue, mysql):
@@ -167,7 +191,9 @@ def test_catalog_names_mysql_cannot_take_are_mapped(landing, glue, mysql):
     entry = glue.get_table("handmade")
     hostile = ["Order", "order", "a b", "x`y", "z" * 70, "_sf_row", "id"]
     columns = [{"Name": n, "Type": "string", "Parameters": {"sf.source_name": n}} for n in hostile]
-    table_input = {k: entry[k] for k in ("Name", "StorageDescriptor", "PartitionKeys", "TableType", "Parameters")}
+    table_input = {
+        k: entry[k] for k in ("Name", "StorageDescriptor", "PartitionKeys", "TableType", "Parameters")
+    }
     table_input["StorageDescriptor"] = {**entry["StorageDescriptor"], "Columns": columns}
     glue.update_table(table_input)
 
@@ -214,7 +240,10 @@ def test_a_replaced_object_replaces_its_rows_and_a_deleted_one_removes_them(land
     report = _sync(landing, glue, mysql, "items")
     assert (report.files_loaded, report.files_skipped, report.rows_loaded) == (["items/a.csv"], 1, 3)
     assert _query(mysql, f"SELECT id, name FROM {_ref(mysql, 'items')} ORDER BY id") == [
-        (1, "new"), (2, "new"), (3, "new"), (10, "keep"),
+        (1, "new"),
+        (2, "new"),
+        (3, "new"),
+        (10, "keep"),
     ]
 
     landing.delete("items/b.csv")
@@ -223,7 +252,9 @@ def test_a_replaced_object_replaces_its_rows_and_a_deleted_one_removes_them(land
     assert report.rows_in_table == _count(mysql, "items") == 3
 
 
-def test_full_refresh_builds_aside_and_swaps_readers_see_the_old_table_until_then(landing, glue, mysql, monkeypatch):
+def test_full_refresh_builds_aside_and_swaps_readers_see_the_old_table_until_then(
+    landing, glue, mysql, monkeypatch
+):
     _put(landing, "swap/a.csv", _csv("id", ["1", "2"]))
     _sync(landing, glue, mysql, "swap")
     # A row changed behind the mirror's back: only a rebuild from S3 restores it.
@@ -271,10 +302,19 @@ def test_rows_that_cannot_be_typed_are_quarantined_and_the_good_rows_load(landin
     text = landing.open(key).read().decode()
     lines = text.splitlines()
     assert lines[0] == "source_key,line,reason,id,points,seen"
-    assert lines[1].startswith("scores/s.csv,2,") and "'points'" in lines[1] and lines[1].endswith(",2,ten,2024-01-02")
-    assert lines[2].startswith("scores/s.csv,3,") and "'seen'" in lines[2] and lines[2].endswith(",3,30,2024-02-30")
+    assert (
+        lines[1].startswith("scores/s.csv,2,")
+        and "'points'" in lines[1]
+        and lines[1].endswith(",2,ten,2024-01-02")
+    )
+    assert (
+        lines[2].startswith("scores/s.csv,3,")
+        and "'seen'" in lines[2]
+        and lines[2].endswith(",3,30,2024-02-30")
+    )
     ledger = _query(
-        mysql, f"SELECT rows_loaded, rows_quarantined FROM {_ref(mysql, '_sf_ledger')} WHERE table_name = 'scores'"
+        mysql,
+        f"SELECT rows_loaded, rows_quarantined FROM {_ref(mysql, '_sf_ledger')} WHERE table_name = 'scores'",
     )
     assert ledger == [(2, 2)]
     metadata = mirror_metadata(report)
@@ -289,7 +329,9 @@ def test_rows_that_cannot_be_typed_are_quarantined_and_the_good_rows_load(landin
         ("a row nobody counted", b"5,e,99\n", "sent 2 rows but MySQL loaded 3"),
     ],
 )
-def test_rows_the_server_refuses_roll_the_whole_file_back(landing, glue, mysql, monkeypatch, fault, extra, message):
+def test_rows_the_server_refuses_roll_the_whole_file_back(
+    landing, glue, mysql, monkeypatch, fault, extra, message
+):
     """With LOCAL the server cannot stop the stream, so it only warns about bad data and skips duplicate
     keys; the mirror checks the warnings and the row count and rolls the file back."""
     _put(landing, "guarded/a.csv", _csv("id,name", ["1,a", "2,b"]))
@@ -372,7 +414,9 @@ def _wait_for_uncommitted_rows(mysql, key: str, child, timeout: float = 60) -> i
         cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED")
         while time.monotonic() < deadline:
             try:
-                cur.execute(f"SELECT COUNT(*) FROM {_ref(mysql, 'big')} WHERE _sf_source_id = %s", (source_id(key),))
+                cur.execute(
+                    f"SELECT COUNT(*) FROM {_ref(mysql, 'big')} WHERE _sf_source_id = %s", (source_id(key),)
+                )
                 if (seen := cur.fetchone()[0]) > 0:
                     return seen
             except pymysql.err.ProgrammingError:
@@ -437,7 +481,9 @@ def test_wider_catalog_types_widen_the_mysql_columns(landing, glue, mysql):
     ]
 
 
-def test_strings_longer_than_a_stale_catalog_says_widen_the_column_and_are_never_truncated(landing, glue, mysql):
+def test_strings_longer_than_a_stale_catalog_says_widen_the_column_and_are_never_truncated(
+    landing, glue, mysql
+):
     _put(landing, "stale/a.csv", _csv("id,name", ["1,short"]))
     _sync(landing, glue, mysql, "stale")
     assert _types(mysql, "stale")["name"] == "VARCHAR(16)"
@@ -458,10 +504,15 @@ def test_an_incompatible_change_fails_naming_the_column_or_rebuilds_when_configu
         _sync(landing, glue, mysql, "shift")
     assert _count(mysql, "shift") == 1
 
-    report = _sync(landing, glue, mysql, "shift", _config("shift", mysql={"on_incompatible_change": "rebuild"}))
+    report = _sync(
+        landing, glue, mysql, "shift", _config("shift", mysql={"on_incompatible_change": "rebuild"})
+    )
     assert report.rebuilt and report.rows_in_table == 2
     assert _types(mysql, "shift")["amount"] == "VARCHAR(16)"
-    assert _query(mysql, f"SELECT id, amount FROM {_ref(mysql, 'shift')} ORDER BY id") == [(1, "10"), (2, "ten")]
+    assert _query(mysql, f"SELECT id, amount FROM {_ref(mysql, 'shift')} ORDER BY id") == [
+        (1, "10"),
+        (2, "ten"),
+    ]
 
 
 def test_a_table_from_before_the_row_key_is_rebuilt(landing, glue, mysql):
