@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import time
 from decimal import Decimal
 
 import pyarrow as pa
@@ -349,14 +348,12 @@ def test_quarantine_files_can_be_written_in_pieces():
 # ------------------------------------------------------------------------------------------ many bad rows
 
 
-def test_a_column_of_bad_values_is_typed_in_one_pass():
-    """Bad rows are found by pattern, not one cast per row: a block with every value bad stays fast."""
+def test_a_block_where_every_value_is_bad_rejects_every_row_with_its_line():
+    # Speed is measured in bench/, not here; this checks the all-bad block's results.
     n = 10_000
     batch = _batch(id=[str(i) for i in range(n)], amount=[f"x{i}" for i in range(n)], day=["2024-13-01"] * n)
     columns = [TargetColumn("id", "int"), TargetColumn("amount", "decimal(10,2)"), TargetColumn("day", "date")]
-    started = time.perf_counter()
     good, bad = type_batch(batch, columns, first_line=1)
-    assert time.perf_counter() - started < 10  # one cast per row took minutes
     assert good.num_rows == 0 and [r.line for r in bad] == list(range(1, n + 1))
     assert bad[7].reason == "column 'amount': value 'x7' is not a valid decimal(10,2) " + (
         "(not a plain decimal number with at most 2 digits after the decimal point)"
