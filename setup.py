@@ -36,7 +36,7 @@ setup(
         ],
         "bench": [
             "tpchgen-cli>=1.0",
-            "dlt[sqlalchemy,filesystem]>=1.0",
+            "dlt[sqlalchemy]>=1.0",
             "sqlalchemy>=2.0",
         ],
     },
