@@ -10,11 +10,11 @@ import os
 
 import dagster as dg
 from dagster_aws.s3 import S3Resource
-from dagster_snowflake import SnowflakeResource
 
 from sf_platform import settings
 from sf_platform.resources.aws import GlueCatalog, LandingBucket
 from sf_platform.resources.mysql import MySQLResource
+from sf_platform.resources.snowflake import SnowflakeDatabase
 
 
 def _env(name: str):
@@ -55,7 +55,7 @@ def resources(cfg: settings.Settings) -> dict:
     }
 
 
-def _snowflake(cfg: settings.Settings) -> SnowflakeResource:
+def _snowflake(cfg: settings.Settings) -> SnowflakeDatabase:
     common = dict(
         account=_env("SF_SNOWFLAKE_ACCOUNT"),
         user=_env("SF_SNOWFLAKE_USER"),
@@ -67,7 +67,7 @@ def _snowflake(cfg: settings.Settings) -> SnowflakeResource:
         role=_env("SF_SNOWFLAKE_ROLE"),
     )
     if cfg.env == "prod":
-        return SnowflakeResource(**common)
+        return SnowflakeDatabase(**common)
     # The local stack's fakesnow server speaks Snowflake's HTTP protocol on a loopback port; the real
     # connector reaches it through these connection arguments (not secrets: loopback host and port).
     local_args = {
@@ -78,4 +78,4 @@ def _snowflake(cfg: settings.Settings) -> SnowflakeResource:
     }
     if settings.get("SF_SNOWFLAKE_PORT"):
         local_args["port"] = int(settings.get("SF_SNOWFLAKE_PORT"))
-    return SnowflakeResource(**common, additional_snowflake_connection_args=local_args)
+    return SnowflakeDatabase(**common, additional_snowflake_connection_args=local_args)

@@ -6,7 +6,6 @@ external ``snowflake/<db>/<schema>/<table>`` assets, so lineage starts at Snowfl
 """
 
 import dagster as dg
-from dagster_snowflake import SnowflakeResource
 
 from sf_platform.assets.catalog import glue_key
 from sf_platform.assets.metadata import table_metadata, throughput
@@ -16,6 +15,7 @@ from sf_platform.core.export_catalog import export_columns
 from sf_platform.core.registry import ExportConfig, Registry
 from sf_platform.hops.snowflake_export import export_table
 from sf_platform.resources.aws import GlueCatalog, LandingBucket
+from sf_platform.resources.snowflake import SnowflakeDatabase
 from sf_platform.settings import Settings
 
 
@@ -69,7 +69,7 @@ def _export_asset(table: ex.ExportTable, config: ExportConfig, database: str, sc
 
     @dg.multi_asset(specs=specs, name=f"export_{table.key}", can_subset=False)
     def export(
-        context: dg.AssetExecutionContext, landing: LandingBucket, glue: GlueCatalog, snowflake: SnowflakeResource
+        context: dg.AssetExecutionContext, landing: LandingBucket, glue: GlueCatalog, snowflake: SnowflakeDatabase
     ):
         with snowflake.get_connection() as conn:
             report = export_table(landing, conn, database, schema, table, config, glue=glue, run_id=context.run_id)

@@ -1,13 +1,13 @@
 """Snowflake assets: one ``snowflake/<db>/<schema>/<table>`` asset per table that targets Snowflake."""
 
 import dagster as dg
-from dagster_snowflake import SnowflakeResource
 
 from sf_platform.assets.catalog import glue_key
 from sf_platform.assets.metadata import table_metadata, throughput
 from sf_platform.core.registry import Registry, TableConfig
 from sf_platform.hops.snowflake_load import load_table
 from sf_platform.resources.aws import GlueCatalog, LandingBucket
+from sf_platform.resources.snowflake import SnowflakeDatabase
 
 
 def snowflake_key(database: str, schema: str, table: str) -> dg.AssetKey:
@@ -42,7 +42,7 @@ def _load_asset(table: str, config: TableConfig, glue_database: str, database: s
         context: dg.AssetExecutionContext,
         landing: LandingBucket,
         glue: GlueCatalog,
-        snowflake: SnowflakeResource,
+        snowflake: SnowflakeDatabase,
     ) -> dg.MaterializeResult:
         with snowflake.get_connection() as conn:
             report = load_table(landing, glue, conn, database, schema, table, config, run_id=context.run_id)

@@ -1,7 +1,6 @@
 """Reconciliation checks: rows in the files (catalog recordCount) = rows loaded + rows quarantined."""
 
 import dagster as dg
-from dagster_snowflake import SnowflakeResource
 
 from sf_platform.assets.mysql import mysql_key
 from sf_platform.assets.snowflake import snowflake_key
@@ -10,6 +9,7 @@ from sf_platform.core.registry import Registry
 from sf_platform.hops.inspect import mysql_counts, snowflake_counts
 from sf_platform.resources.aws import GlueCatalog, LandingBucket
 from sf_platform.resources.mysql import MySQLResource
+from sf_platform.resources.snowflake import SnowflakeDatabase
 
 
 def reconcile(
@@ -61,7 +61,7 @@ def _mysql(table: str, key: dg.AssetKey):
 
 def _snowflake(table: str, sf_db: str, sf_schema: str, key: dg.AssetKey, merged: bool):
     @dg.asset_check(asset=key, name="rows_reconcile", description="Catalog recordCount = Snowflake rows + quarantined rows.")
-    def check(glue: GlueCatalog, snowflake: SnowflakeResource, landing: LandingBucket) -> dg.AssetCheckResult:
+    def check(glue: GlueCatalog, snowflake: SnowflakeDatabase, landing: LandingBucket) -> dg.AssetCheckResult:
         with snowflake.get_connection() as conn:
             rows, quarantined = snowflake_counts(conn, sf_db, sf_schema, table)
         return reconcile(

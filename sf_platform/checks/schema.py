@@ -2,7 +2,6 @@
 asset's column schema vs its previous materialization."""
 
 import dagster as dg
-from dagster_snowflake import SnowflakeResource
 
 from sf_platform.assets.catalog import glue_key
 from sf_platform.assets.mysql import mysql_key
@@ -16,6 +15,7 @@ from sf_platform.core.source_file import read_head, read_layout
 from sf_platform.hops.inspect import mysql_columns, snowflake_columns
 from sf_platform.resources.aws import GlueCatalog, LandingBucket
 from sf_platform.resources.mysql import MySQLResource
+from sf_platform.resources.snowflake import SnowflakeDatabase
 
 HEAD_BYTES = 64 * 1024
 _SEVERITY = {"warn": dg.AssetCheckSeverity.WARN, "error": dg.AssetCheckSeverity.ERROR}
@@ -91,7 +91,7 @@ def _catalog_vs_mysql(table: str, glue_db: str, mysql_db: str):
 def _catalog_vs_snowflake(table: str, glue_db: str, sf_db: str, sf_schema: str, key: dg.AssetKey):
     @dg.asset_check(asset=key, name="snowflake_matches_catalog",
                     description="Snowflake columns (INFORMATION_SCHEMA) match the catalog's columns and types.")
-    def check(glue: GlueCatalog, snowflake: SnowflakeResource) -> dg.AssetCheckResult:
+    def check(glue: GlueCatalog, snowflake: SnowflakeDatabase) -> dg.AssetCheckResult:
         expected = {snowflake_name(c.name): c.snowflake_type for c in _expected_specs(glue.get_table(table))}
         with snowflake.get_connection() as conn:
             actual = snowflake_columns(conn, sf_db, sf_schema, table)

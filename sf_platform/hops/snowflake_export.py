@@ -30,7 +30,6 @@ import fastavro
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fastavro.write import Writer as AvroWriter
-from snowflake.connector.constants import FIELD_ID_TO_NAME
 
 from sf_platform.core import exports as ex
 from sf_platform.core.avro import avro_records, avro_schema
@@ -167,6 +166,10 @@ def _commit(bucket: LandingBucket, manifest: ex.Manifest, config: ExportConfig, 
 
 
 def _describe(cur, query: str) -> list[ex.SourceColumn]:
+    from snowflake.connector.constants import (
+        FIELD_ID_TO_NAME,  # the connector is imported only by steps that use it
+    )
+
     return [
         ex.SourceColumn(m.name, FIELD_ID_TO_NAME[m.type_code], m.precision, m.scale, m.is_nullable is not False)
         for m in cur.describe(query)

@@ -15,7 +15,6 @@ import dagster as dg
 import fastavro
 import pyarrow.parquet as pq
 import pytest
-from dagster_snowflake import SnowflakeResource
 
 from sf_platform.assets.exports import build_export_assets
 from sf_platform.core import exports as ex
@@ -29,6 +28,7 @@ from sf_platform.hops.snowflake_export import (
     export_table,
     write_table_lock,
 )
+from sf_platform.resources.snowflake import SnowflakeDatabase
 from sf_platform.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -243,7 +243,7 @@ def test_each_matching_table_is_an_asset_that_exports_and_registers(landing, glu
     assert {k.to_user_string() for k in asset.keys} == {"exports/sales_2024", f"glue/{glue.database}/exports_sales_2024"}
     assert asset.specs_by_key[dg.AssetKey(["exports", "sales_2024"])].kinds == {"snowflake", "avro", "s3"}
 
-    snowflake = SnowflakeResource(
+    snowflake = SnowflakeDatabase(
         account=stack_env["SF_SNOWFLAKE_ACCOUNT"], user=stack_env["SF_SNOWFLAKE_USER"],
         password=stack_env["SF_SNOWFLAKE_PASSWORD"], database=database, schema=schema,
         additional_snowflake_connection_args={

@@ -12,13 +12,13 @@ from decimal import Decimal
 
 import dagster as dg
 import pytest
-from dagster_snowflake import SnowflakeResource
 
 from sf_platform.assets.snowflake import build_snowflake_assets
 from sf_platform.core.ddl import snowflake_table_ref
 from sf_platform.core.registry import parse_registry
 from sf_platform.hops.crawl import crawl_table
 from sf_platform.hops.snowflake_load import SWAP_FALLBACK, SnowflakeLoadError, load_table
+from sf_platform.resources.snowflake import SnowflakeDatabase
 
 pytestmark = pytest.mark.integration
 
@@ -237,7 +237,7 @@ def test_the_asset_reports_rows_files_bytes_and_schema(landing, glue, snowflake_
     landing.put("orders/ORDERS_202403010000.csv", ORDERS_1 + b"x,Bad,1.00,true,2024-03-09,,1\n")
     crawl_table(landing, glue, "orders", registry.table("orders"))
     [asset] = build_snowflake_assets(registry, glue.database, database, schema)
-    snowflake = SnowflakeResource(
+    snowflake = SnowflakeDatabase(
         account=stack_env["SF_SNOWFLAKE_ACCOUNT"], user=stack_env["SF_SNOWFLAKE_USER"],
         password=stack_env["SF_SNOWFLAKE_PASSWORD"], database=database, schema=schema,
         additional_snowflake_connection_args={
