@@ -4,7 +4,7 @@ to read any catalog table in place, and the Redshift statements (Spectrum schema
 Curated files mirror the raw table's keys under ``_curated/<table>/`` (hive partition folders kept, one
 Parquet file per source object), so Athena, Redshift Spectrum and ``sf-platform query`` read them with
 partition pruning. The Glue entry is the Parquet TableInput of ``export_catalog`` (one builder for every
-Parquet table) with the raw table's typed columns and partition keys. The ledger, one small JSON
+Avro or Parquet folder) with the raw table's typed columns and partition keys. The ledger, one small JSON
 object per table, says which source object (key, ETag) each curated file was made from.
 """
 
@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from . import types as glue_types
 from .catalog import OPEN_CSV_SERDE, CatalogColumn, CrawlStats, columns_of, partition_input, partition_keys_of
-from .export_catalog import PARQUET_INPUT_FORMAT, PARQUET_SERDE, export_table_input
+from .export_catalog import PARQUET_INPUT_FORMAT, PARQUET_SERDE, folder_table_input
 from .identifiers import IdentifierError
 from .ledger import LedgerEntry
 from .naming import partition_location
@@ -134,22 +134,13 @@ def curated_table_input(
     """A Glue TableInput for a curated table as Athena and Spectrum expect a Parquet table:
     ParquetHiveSerDe, MapredParquet formats, the raw table's typed columns (with their explanations)
     and its partition keys, the curated counts and sizes."""
-    rows = sum(f.rows for f in files)
-    size = sum(f.curated_bytes for f in files)
-    extra = {
-        "compressionType": CODEC,
-        "sf.source_table": source_table,
-        "sf.raw_bytes": str(sum(f.raw_bytes for f in files)),
-    }
-    entry = export_table_input(
-        name=name, location=location, schema=arrow_schema(columns), file_format="parquet",
-        rows=rows, objects=len(files), size_bytes=size, extra_parameters=extra,
+    arrow_schema(columns)  # refuses a type the curated files cannot hold, as writing them would
+    return folder_table_input(
+        name=name, location=location, columns=columns, partition_keys=partition_keys, file_format="parquet",
+        codec=CODEC, rows=sum(f.rows for f in files), objects=len(files),
+        size_bytes=sum(f.curated_bytes for f in files), description=description,
+        extra_parameters={"sf.source_table": source_table, "sf.raw_bytes": str(sum(f.raw_bytes for f in files))},
     )
-    entry["StorageDescriptor"]["Columns"] = [c.to_glue() for c in columns]
-    entry["PartitionKeys"] = [{"Name": k, "Type": "string"} for k in partition_keys]
-    if description:
-        entry["Description"] = description
-    return entry
 
 
 def curated_partitions(bucket_uri: str, table: str, table_input: Mapping, files: Sequence[CuratedFile]) -> list[dict]:
@@ -235,7 +226,6 @@ def read_spec(table: Mapping) -> ReadSpec:
 
 _IAM_ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}\Z")
 REDSHIFT_MAX_IDENTIFIER_BYTES = 127
-REDSHIFT_MAX_VARCHAR_BYTES = 65_535
 
 
 def quote_redshift(name: str) -> str:
@@ -268,20 +258,6 @@ def validate_iam_role(role: str) -> str:
     return role
 
 
-def to_redshift(type_string: str, max_chars: int = 0) -> str:
-    """Redshift column type for a Glue type; strings are sized in bytes from the longest value seen."""
-    t = glue_types.parse(type_string)
-    if t.name == "decimal":
-        return f"DECIMAL({t.precision},{t.scale})"
-    if t.name == "string":
-        chars = max(16, -(-max(int(max_chars or 0), 1) * 2 // 16) * 16)  # headroom as for MySQL
-        return f"VARCHAR({min(chars * 4, REDSHIFT_MAX_VARCHAR_BYTES)})"  # UTF-8: up to 4 bytes a character
-    return {
-        "bigint": "BIGINT", "int": "INTEGER", "smallint": "SMALLINT", "tinyint": "SMALLINT",
-        "double": "DOUBLE PRECISION", "float": "REAL", "boolean": "BOOLEAN", "date": "DATE", "timestamp": "TIMESTAMP",
-    }[t.name]
-
-
 def external_schema_ddl(schema: str, glue_database: str, iam_role: str) -> str:
     return (
         f"CREATE EXTERNAL SCHEMA IF NOT EXISTS {quote_redshift(schema)}\n"
@@ -292,7 +268,7 @@ def external_schema_ddl(schema: str, glue_database: str, iam_role: str) -> str:
 
 def create_table_ddl(schema: str, table: str, columns: Sequence[CatalogColumn]) -> str:
     """The table a COPY loads into: the curated files' columns, in file order (COPY maps them by position)."""
-    lines = [f"  {quote_redshift(c.name)} {to_redshift(c.type, c.max_length)}" for c in columns]
+    lines = [f"  {quote_redshift(c.name)} {glue_types.to_redshift(c.type, c.max_length)}" for c in columns]
     return f"CREATE TABLE IF NOT EXISTS {quote_redshift(schema)}.{quote_redshift(table)} (\n" + ",\n".join(lines) + "\n);"
 
 

@@ -1,15 +1,17 @@
-"""Glue catalog entries for exported folders: Avro or Parquet tables, written the way a crawler would.
+"""Glue catalog entries for folders of Avro or Parquet files, written the way a crawler would.
 
-An export folder (``exports/<table>/``) holds only part files plus a hidden ``_manifest.json``, so it is
-a table like any other: this builds its TableInput from the export's Arrow schema (AvroSerDe with the
-schema literal, or ParquetHiveSerDe), with the same ``sf.*`` column parameters as crawled tables, so
-``catalog.columns_of`` reads it back. Pure.
+One builder (``folder_table_input``) serves every such folder: AvroSerDe with the schema literal, or
+ParquetHiveSerDe, with the same ``sf.*`` column parameters as crawled tables, so ``catalog.columns_of``
+reads it back. An export folder (``exports/<table>/``, part files plus a hidden ``_manifest.json``) takes
+its columns from the export's Arrow schema; curated tables (``columnar``) pass the raw table's columns
+and partition keys. Pure.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pyarrow as pa
 
@@ -61,31 +63,40 @@ def export_columns(schema: pa.Schema) -> list[CatalogColumn]:
     return columns
 
 
-def export_table_input(
+def export_table_input(*, schema: pa.Schema, **entry: Any) -> dict:
+    """The TableInput of an export folder: ``folder_table_input`` with the export's Arrow schema as columns."""
+    return folder_table_input(columns=export_columns(schema), **entry)
+
+
+def folder_table_input(
     *,
     name: str,
     location: str,
-    schema: pa.Schema,
+    columns: Sequence[CatalogColumn],
     file_format: str,
     rows: int,
     objects: int,
     size_bytes: int,
+    partition_keys: Sequence[str] = (),
+    codec: str | None = None,
     avro_schema: Mapping | None = None,
     extra_parameters: Mapping[str, str] | None = None,
+    description: str = "",
 ) -> dict:
-    """A Glue TableInput for an export folder in ``file_format`` (avro | parquet)."""
+    """A Glue TableInput for a folder of ``file_format`` (avro | parquet) files, partitioned by
+    ``partition_keys`` (string-typed hive folders); ``codec`` defaults to the export's."""
     if file_format == "avro":
         if avro_schema is None:
             raise ValueError("an Avro table needs its Avro schema")
         literal = json.dumps(avro_schema, separators=(",", ":"), ensure_ascii=False)
         serde = {"SerializationLibrary": AVRO_SERDE, "Parameters": {"avro.schema.literal": literal}}
         formats = (AVRO_INPUT_FORMAT, AVRO_OUTPUT_FORMAT)
-        codec = AVRO_CODEC
+        codec = codec or AVRO_CODEC
         format_params = {"avro.schema.literal": literal}
     elif file_format == "parquet":
         serde = {"SerializationLibrary": PARQUET_SERDE, "Parameters": {"serialization.format": "1"}}
         formats = (PARQUET_INPUT_FORMAT, PARQUET_OUTPUT_FORMAT)
-        codec = PARQUET_CODEC
+        codec = codec or PARQUET_CODEC
         format_params = {}
     else:
         raise ValueError(f"unknown export format {file_format!r}")
@@ -100,13 +111,13 @@ def export_table_input(
         **format_params,
         **(extra_parameters or {}),
     }
-    return {
+    entry = {
         "Name": name,
         "TableType": "EXTERNAL_TABLE",
         "Parameters": parameters,
-        "PartitionKeys": [],
+        "PartitionKeys": [{"Name": k, "Type": "string"} for k in partition_keys],
         "StorageDescriptor": {
-            "Columns": [c.to_glue() for c in export_columns(schema)],
+            "Columns": [c.to_glue() for c in columns],
             "Location": location,
             "InputFormat": formats[0],
             "OutputFormat": formats[1],
@@ -119,3 +130,6 @@ def export_table_input(
             "StoredAsSubDirectories": False,
         },
     }
+    if description:
+        entry["Description"] = description
+    return entry

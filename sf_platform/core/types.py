@@ -1,8 +1,9 @@
-"""The platform's type system: Glue/Hive column types and their one mapping to MySQL, Snowflake and Arrow.
+"""The platform's type system: Glue/Hive column types and their one mapping to MySQL, Snowflake, Redshift
+and Arrow.
 
 A catalog column carries a Glue type string (``bigint``, ``decimal(12,2)`` ...). Every hop maps that
-string through this module, so MySQL DDL, Snowflake DDL and the Arrow schema used to validate rows can
-never disagree about what a column is.
+string through this module, so MySQL, Snowflake and Redshift DDL and the Arrow schema used to validate
+rows can never disagree about what a column is.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ MYSQL_MAX_VARCHAR_CHARS = 1024
 MYSQL_TEXT_MAX_BYTES = 65_535
 MYSQL_MEDIUMTEXT_MAX_BYTES = 16_777_215
 UTF8MB4_BYTES_PER_CHAR = 4
+REDSHIFT_MAX_VARCHAR_BYTES = 65_535
 
 
 class UnknownTypeError(ValueError):
@@ -57,12 +59,16 @@ def parse(type_string: str) -> GlueType:
     raise UnknownTypeError(f"unsupported column type {type_string!r}")
 
 
+def sized_chars(max_chars: int | None) -> int:
+    """Characters a string column gets for the longest observed value: double it, rounded up to a
+    multiple of 16 (at least 16), so appended files with slightly longer values need no ALTER each load."""
+    return max(16, -(-max(int(max_chars or 0), 1) * 2 // 16) * 16)
+
+
 def mysql_string_type(max_chars: int | None) -> str:
     """VARCHAR sized from the longest observed value with headroom, or a TEXT type beyond that."""
     observed = max(int(max_chars or 0), 1)
-    # Headroom: double the observed length, rounded up to a multiple of 16, so appended files with
-    # slightly longer values do not need an ALTER on every load.
-    sized = max(16, -(-observed * 2 // 16) * 16)
+    sized = sized_chars(max_chars)
     if sized <= MYSQL_MAX_VARCHAR_CHARS:
         return f"VARCHAR({sized})"
     if observed * UTF8MB4_BYTES_PER_CHAR <= MYSQL_TEXT_MAX_BYTES:
@@ -106,6 +112,26 @@ def to_snowflake(type_string: str) -> str:
         "date": "DATE",
         "timestamp": "TIMESTAMP_NTZ",
         "string": "VARCHAR",
+    }[t.name]
+
+
+def to_redshift(type_string: str, max_chars: int | None = None) -> str:
+    """Redshift column type for a Glue type; strings are sized in bytes (UTF-8: up to 4 a character)."""
+    t = parse(type_string)
+    if t.name == "decimal":
+        return f"DECIMAL({t.precision},{t.scale})"
+    if t.name == "string":
+        return f"VARCHAR({min(sized_chars(max_chars) * UTF8MB4_BYTES_PER_CHAR, REDSHIFT_MAX_VARCHAR_BYTES)})"
+    return {
+        "bigint": "BIGINT",
+        "int": "INTEGER",
+        "smallint": "SMALLINT",
+        "tinyint": "SMALLINT",
+        "double": "DOUBLE PRECISION",
+        "float": "REAL",
+        "boolean": "BOOLEAN",
+        "date": "DATE",
+        "timestamp": "TIMESTAMP",
     }[t.name]
 
 

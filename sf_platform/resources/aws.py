@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -17,7 +18,7 @@ import dagster as dg
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from dagster_aws.s3 import S3Resource
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from sf_platform.core.ledger import SourceObject, normalize_etag
 
@@ -34,14 +35,10 @@ class LandingBucket(dg.ConfigurableResource):
 
     s3: S3Resource
     bucket: str = Field(description="Landing bucket name (SF_LANDING_BUCKET)")
-    _client: Any = PrivateAttr(default=None)
 
     def client(self):
-        # S3Resource builds a new boto3 session per client (0.1-0.5 s); boto3 clients are thread-safe,
-        # so one client per configuration serves every resource instance of the process.
-        if self._client is None:
-            self._client = _shared_client(self.s3, self.s3.get_client)
-        return self._client
+        # S3Resource builds a new boto3 session per client (0.1-0.5 s): reuse one (see _shared_client).
+        return _shared_client(self.s3, self.s3.get_client)
 
     def uri(self, key: str = "") -> str:
         return f"s3://{self.bucket}/{key}"
@@ -249,13 +246,25 @@ def _shared_client(
     config: dg.ConfigurableResource, build: Callable[[], Any], exclude: set[str] | None = None
 ):
     """One boto3 client per resource class and connection settings (``exclude``: fields that are not
-    any), for the life of the process. The key is a digest, so no secret is kept beyond the client."""
+    any), for the life of the process: every resource instance, step and thread of the process shares
+    it (boto3 clients are thread-safe). The key is a digest, so no secret is kept beyond the client."""
     digest = hashlib.sha256(config.model_dump_json(exclude=exclude).encode()).hexdigest()
     key = (type(config).__name__, digest)
     with _CLIENTS_LOCK:
         if key not in _CLIENTS:
             _CLIENTS[key] = build()
         return _CLIENTS[key]
+
+
+def _forget_clients() -> None:
+    """In a forked child: the parent's clients hold the parent's connections, and the lock may have
+    been held by a parent thread at the fork."""
+    global _CLIENTS_LOCK
+    _CLIENTS.clear()
+    _CLIENTS_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_clients)
 
 
 def _size(obj: Mapping) -> int:
@@ -279,15 +288,13 @@ class GlueCatalog(dg.ConfigurableResource):
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
     database: str = Field(description="Glue database of the raw tables (SF_GLUE_DATABASE)")
-    _client: Any = PrivateAttr(default=None)
 
     def client(self):
-        if self._client is None:
-            self._client = _shared_client(self, self._new_client, exclude={"database"})
-        return self._client
+        return _shared_client(self, self._new_client, exclude={"database"})
 
     def _new_client(self):
-        return boto3.client(
+        # A session of its own: boto3's default session is not thread-safe.
+        return boto3.session.Session().client(
             "glue",
             region_name=self.region_name,
             endpoint_url=self.endpoint_url or None,

@@ -172,14 +172,6 @@ def test_chained_roles_are_accepted():
     assert col.validate_iam_role(chain) == chain
 
 
-def test_redshift_types():
-    assert col.to_redshift("decimal(12,2)") == "DECIMAL(12,2)"
-    assert col.to_redshift("string", 3) == "VARCHAR(64)"
-    assert col.to_redshift("string", 100_000) == "VARCHAR(65535)"
-    assert col.to_redshift("double") == "DOUBLE PRECISION"
-    assert col.to_redshift("timestamp") == "TIMESTAMP"
-
-
 def test_the_spectrum_script_has_the_external_schema_and_a_copy_per_table():
     plain = col.curated_table_input(
         name="member", location="s3://bkt/_curated/member/", columns=COLUMNS, partition_keys=[], files=[],

@@ -1,4 +1,4 @@
-"""The one type mapping: Glue type strings to MySQL, Snowflake and Arrow, and MySQL column widening."""
+"""The one type mapping: Glue type strings to MySQL, Snowflake, Redshift and Arrow, and MySQL column widening."""
 
 from __future__ import annotations
 
@@ -12,28 +12,29 @@ from hypothesis import strategies as st
 from sf_platform.core import types
 from sf_platform.core.types import UnknownTypeError, mysql_string_type, mysql_widening
 
-# Glue type -> (MySQL, Snowflake, Arrow); strings are covered separately (they are sized).
+# Glue type -> (MySQL, Snowflake, Redshift, Arrow); strings are covered separately (they are sized).
 MAPPING = {
-    "bigint": ("BIGINT", "NUMBER(38,0)", pa.int64()),
-    "int": ("INT", "NUMBER(38,0)", pa.int32()),
-    "smallint": ("SMALLINT", "NUMBER(38,0)", pa.int16()),
-    "tinyint": ("TINYINT", "NUMBER(38,0)", pa.int8()),
-    "double": ("DOUBLE", "FLOAT", pa.float64()),
-    "float": ("FLOAT", "FLOAT", pa.float32()),
-    "boolean": ("TINYINT(1)", "BOOLEAN", pa.bool_()),
-    "date": ("DATE", "DATE", pa.date32()),
-    "timestamp": ("DATETIME(6)", "TIMESTAMP_NTZ", pa.timestamp("us")),
-    "decimal(12,2)": ("DECIMAL(12,2)", "NUMBER(12,2)", pa.decimal128(12, 2)),
-    "decimal(38,0)": ("DECIMAL(38,0)", "NUMBER(38,0)", pa.decimal128(38, 0)),
-    "decimal(1,1)": ("DECIMAL(1,1)", "NUMBER(1,1)", pa.decimal128(1, 1)),
+    "bigint": ("BIGINT", "NUMBER(38,0)", "BIGINT", pa.int64()),
+    "int": ("INT", "NUMBER(38,0)", "INTEGER", pa.int32()),
+    "smallint": ("SMALLINT", "NUMBER(38,0)", "SMALLINT", pa.int16()),
+    "tinyint": ("TINYINT", "NUMBER(38,0)", "SMALLINT", pa.int8()),
+    "double": ("DOUBLE", "FLOAT", "DOUBLE PRECISION", pa.float64()),
+    "float": ("FLOAT", "FLOAT", "REAL", pa.float32()),
+    "boolean": ("TINYINT(1)", "BOOLEAN", "BOOLEAN", pa.bool_()),
+    "date": ("DATE", "DATE", "DATE", pa.date32()),
+    "timestamp": ("DATETIME(6)", "TIMESTAMP_NTZ", "TIMESTAMP", pa.timestamp("us")),
+    "decimal(12,2)": ("DECIMAL(12,2)", "NUMBER(12,2)", "DECIMAL(12,2)", pa.decimal128(12, 2)),
+    "decimal(38,0)": ("DECIMAL(38,0)", "NUMBER(38,0)", "DECIMAL(38,0)", pa.decimal128(38, 0)),
+    "decimal(1,1)": ("DECIMAL(1,1)", "NUMBER(1,1)", "DECIMAL(1,1)", pa.decimal128(1, 1)),
 }
 
 
 @pytest.mark.parametrize("glue_type", sorted(MAPPING))
-def test_every_glue_type_maps_to_mysql_snowflake_and_arrow(glue_type):
-    mysql, snowflake, arrow = MAPPING[glue_type]
+def test_every_glue_type_maps_to_mysql_snowflake_redshift_and_arrow(glue_type):
+    mysql, snowflake, redshift, arrow = MAPPING[glue_type]
     assert types.to_mysql(glue_type) == mysql
     assert types.to_snowflake(glue_type) == snowflake
+    assert types.to_redshift(glue_type) == redshift
     assert types.to_arrow(glue_type) == arrow
 
 
@@ -82,7 +83,7 @@ def test_parse_keeps_decimal_precision_and_scale():
         "bigint unsigned",
     ],
 )
-@pytest.mark.parametrize("mapper", [types.parse, types.to_mysql, types.to_snowflake, types.to_arrow])
+@pytest.mark.parametrize("mapper", [types.parse, types.to_mysql, types.to_snowflake, types.to_redshift, types.to_arrow])
 def test_unknown_types_raise_naming_the_type(bad, mapper):
     with pytest.raises(UnknownTypeError) as excinfo:
         mapper(bad)
@@ -119,6 +120,13 @@ def test_unknown_type_error_is_a_value_error():
 def test_mysql_string_type_is_sized_from_the_longest_value(max_chars, expected):
     assert mysql_string_type(max_chars) == expected
     assert types.to_mysql("string", max_chars) == expected
+
+
+@pytest.mark.parametrize(
+    "max_chars, expected", [(None, "VARCHAR(64)"), (3, "VARCHAR(64)"), (100, "VARCHAR(832)"), (100_000, "VARCHAR(65535)")]
+)
+def test_redshift_strings_are_sized_in_bytes_with_the_same_headroom(max_chars, expected):
+    assert types.to_redshift("string", max_chars) == expected  # 4 bytes a character, at most 65,535
 
 
 def _holds_chars(mysql_type: str) -> int:
