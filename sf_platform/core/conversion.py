@@ -23,9 +23,10 @@ _FALSE = {"false", "f", "no", "n", "0"}
 
 @dataclass(frozen=True)
 class RejectedRow:
-    """One row that could not be typed: its position in the file, values and the reason."""
+    """One row that is not loaded: its position in the file, values and the reason. Rows that cannot be
+    typed and ragged rows (another number of fields; no values, the row's text is in the reason)."""
 
-    line: int  # 1-based data row number within the file (header excluded)
+    line: int  # 1-based data row number within the file (header excluded; see inference.StringBlock)
     values: tuple[str | None, ...]
     reason: str
 
@@ -41,12 +42,17 @@ def arrow_schema(columns: Sequence[TargetColumn]) -> pa.Schema:
 
 
 def type_batch(
-    batch: pa.RecordBatch, columns: Sequence[TargetColumn], first_line: int
+    batch: pa.RecordBatch,
+    columns: Sequence[TargetColumn],
+    first_line: int,
+    *,
+    lines: Sequence[int] | None = None,
 ) -> tuple[pa.RecordBatch, list[RejectedRow]]:
     """Cast a string batch (columns named like ``columns``) to their types.
 
     Returns the typed good rows and the rejected rows. ``first_line`` is the data row number of the
-    batch's first row, so rejected rows can be reported by line.
+    batch's first row, so rejected rows can be reported by line; ``lines``, when given, is the data row
+    number of each row instead (for a batch whose rows do not follow one another in the file).
     """
     try:
         return _cast_all(batch, columns), []
@@ -59,7 +65,7 @@ def type_batch(
     good = _cast_all(batch.filter(keep), columns)
     values = zip(*(column.take(bad).to_pylist() for column in batch.columns), strict=True)
     rejected = [
-        RejectedRow(first_line + index, row, reasons[index])
+        RejectedRow(first_line + index if lines is None else int(lines[index]), row, reasons[index])
         for index, row in zip(bad.to_pylist(), values, strict=True)
     ]
     return good, rejected

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from .catalog import source_to_catalog_names
 from .conversion import RejectedRow, TargetColumn, type_batch
-from .inference import CsvFormat, detect_format, iter_string_batches
+from .inference import CsvFormat, RaggedRow, StringBlock, detect_format, iter_string_blocks
 from .registry import TableConfig
 
 HEAD_BYTES = 1 << 20
@@ -88,12 +88,13 @@ def _first_row(head: bytes, fmt: CsvFormat) -> list[str]:
 
 @dataclass(frozen=True)
 class TypedBatch:
-    """One block of a file typed against the catalog: the good rows and the rejected ones."""
+    """One block of a file typed against the catalog: the good rows and the rejected ones (rows that
+    cannot be typed and ragged rows)."""
 
     first_line: int  # data row number of the block's first row (1-based, header excluded)
-    rows: int  # rows in the block, good and rejected
+    rows: int  # data rows the block covers, good and rejected
     good: pa.RecordBatch
-    rejected: list[RejectedRow]
+    rejected: list[RejectedRow]  # in line order
 
     def good_lines(self) -> pa.Array:
         """The data row number of each good row, in order."""
@@ -104,34 +105,49 @@ class TypedBatch:
         return lines.filter(pc.invert(pc.is_in(lines, bad)))
 
 
-def typed_batches(
-    stream, layout: SourceLayout, columns: Sequence[TargetColumn]
-) -> Iterator[tuple[pa.RecordBatch, list[RejectedRow]]]:
-    """Typed batches of the table's ``columns`` (in that order) plus each batch's rejected rows.
-
-    Columns the file lacks are null; file columns unknown to the catalog are not returned (the caller
-    reports them via ``unknown_columns``).
-    """
-    for batch in numbered_batches(stream, layout, columns):
-        yield batch.good, batch.rejected
-
-
 def numbered_batches(
     stream, layout: SourceLayout, columns: Sequence[TargetColumn], *, block_size: int = DEFAULT_BLOCK_BYTES
 ) -> Iterator[TypedBatch]:
-    """``typed_batches`` with each block's position in the file, so good rows can be numbered."""
-    line = 1
+    """Typed batches of the table's ``columns`` (in that order), each with its rejected rows and its
+    position in the file, so good rows can be numbered: by data row (1-based, the header not counted,
+    ragged rows counted; see ``inference.StringBlock``).
+
+    Columns the file lacks are null; file columns unknown to the catalog are not returned (the caller
+    reports them via ``unknown_columns``). Ragged rows are rejected rows: nothing is dropped unseen.
+    """
     present = set(layout.catalog_names)
-    for batch in iter_string_batches(stream, layout.format, list(layout.source_names), block_size=block_size):
-        renamed = batch.rename_columns(list(layout.catalog_names))
+    for block in iter_string_blocks(stream, layout.format, list(layout.source_names), block_size=block_size):
+        renamed = block.batch.rename_columns(list(layout.catalog_names))
         arrays = [
             renamed.column(c.name) if c.name in present else pa.nulls(renamed.num_rows, pa.string())
             for c in columns
         ]
         strings = pa.RecordBatch.from_arrays(arrays, names=[c.name for c in columns])
-        good, bad = type_batch(strings, columns, line)
-        yield TypedBatch(line, batch.num_rows, good, bad)
-        line += batch.num_rows
+        if not block.ragged:
+            good, bad = type_batch(strings, columns, block.first_row)
+        else:
+            good, bad = type_batch(strings, columns, block.first_row, lines=_parsed_lines(block))
+            ragged = [ragged_row(r, len(columns), header=layout.format.header) for r in block.ragged]
+            bad = sorted(bad + ragged, key=lambda r: r.line)
+        yield TypedBatch(block.first_row, block.rows, good, bad)
+
+
+def ragged_row(row: RaggedRow, width: int, *, header: bool = True) -> RejectedRow:
+    """A ragged row as a rejected row: no values (its fields cannot be matched to columns), its text in
+    the reason, which says how its line is counted."""
+    uncounted = "the header or blank lines" if header else "blank lines"
+    return RejectedRow(
+        row.row,
+        (None,) * width,
+        f"ragged row: expected {row.expected} fields, got {row.actual} "
+        f"(data row {row.row}, not counting {uncounted}); raw text: {row.text}",
+    )
+
+
+def _parsed_lines(block: StringBlock) -> np.ndarray:
+    """The data row number of each row of ``block.batch``: the block's rows but the ragged ones."""
+    lines = np.arange(block.first_row, block.first_row + block.rows, dtype=np.int64)
+    return lines[~np.isin(lines, [r.row for r in block.ragged])]
 
 
 def unknown_columns(layout: SourceLayout, columns: Sequence[TargetColumn]) -> list[str]:

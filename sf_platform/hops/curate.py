@@ -2,12 +2,12 @@
 curated Glue database as the Parquet table Athena and Redshift Spectrum query in place.
 
 Per source object, one curated file: rows typed against the catalog in Arrow the way the mirrors type
-them (``source_file``), rows that cannot be typed quarantined with line and reason, written as zstd
-Parquet in row groups of about ``ROW_GROUP_BYTES`` of Arrow data, streamed in bounded memory. Hive
-partition folders are kept. A small JSON ledger per table (``columnar.CuratedLedger``) makes it
-incremental through ``ledger.plan_loads``: a new source object adds its curated file, a replaced one
-rewrites it, a deleted one removes it, and a change of the catalog schema rewrites them all. Each
-curated file also carries its source key and ETag as S3 object metadata.
+them (``source_file``), rows that cannot be typed and ragged rows quarantined with line and reason,
+written as zstd Parquet in row groups of about ``ROW_GROUP_BYTES`` of Arrow data, streamed in bounded
+memory. Hive partition folders are kept. A small JSON ledger per table (``columnar.CuratedLedger``)
+makes it incremental through ``ledger.plan_loads``: a new source object adds its curated file, a
+replaced one rewrites it, a deleted one removes it, and a change of the catalog schema rewrites them
+all. Each curated file also carries its source key and ETag as S3 object metadata.
 
 Exactly once without transactions: a curated file's key is a function of its source key, and it is
 written before the ledger names it, so a crash in between only makes the next run write it again.
@@ -16,7 +16,6 @@ written before the ledger names it, so a crash in between only makes the next ru
 from __future__ import annotations
 
 import os
-import queue
 import tempfile
 import threading
 import time
@@ -36,6 +35,7 @@ from sf_platform.core.conversion import RejectedRow, TargetColumn
 from sf_platform.core.ledger import SourceObject, plan_loads
 from sf_platform.core.naming import is_data_key, partition_values
 from sf_platform.core.quarantine import quarantine_csv, quarantine_key
+from sf_platform.core.read_ahead import read_ahead
 from sf_platform.core.registry import TableConfig
 from sf_platform.core.source_file import (
     PrefixedStream,
@@ -200,7 +200,9 @@ def _convert(ctx: _Curation, obj: SourceObject) -> CuratedFile:
         if ignored:
             with ctx.lock:
                 ctx.report.ignored_columns[obj.key] = ignored
-        good = read_ahead(_good_batches(numbered_batches(PrefixedStream(head, body), layout, ctx.targets), rejected))
+        batches = numbered_batches(PrefixedStream(head, body), layout, ctx.targets)
+        # The next block is read, parsed and typed while the current one is encoded and compressed.
+        good = read_ahead(_good_batches(batches, rejected), name="curate-reader")
         with tempfile.TemporaryDirectory(prefix="sf_curate_") as tmp:
             path = os.path.join(tmp, "part.parquet")
             rows, groups = write_parquet(good, path, columnar.arrow_schema(ctx.columns))
@@ -231,48 +233,6 @@ def _good_batches(batches, rejected: list[RejectedRow]) -> Iterator[pa.RecordBat
         rejected.extend(batch.rejected)
         if batch.good.num_rows:
             yield batch.good
-
-
-class _Failed:
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-def read_ahead(items: Iterator, depth: int = 2) -> Iterator:
-    """``items``, produced on a helper thread up to ``depth`` ahead: the next block is read, parsed and
-    typed (pyarrow, without the GIL) while the current one is encoded and compressed, using both cores."""
-    slots: queue.Queue = queue.Queue(depth)
-    stop, end = threading.Event(), object()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                pass
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put(item):
-                    return
-        except BaseException as exc:  # handed to the consumer, which raises it
-            put(_Failed(exc))
-            return
-        put(end)
-
-    worker = threading.Thread(target=produce, name="curate-reader", daemon=True)
-    worker.start()
-    try:
-        while (item := slots.get()) is not end:
-            if isinstance(item, _Failed):
-                raise item.error
-            yield item
-    finally:
-        stop.set()
-        worker.join()
 
 
 def write_parquet(batches, path: str, schema: pa.Schema, *, row_group_bytes: int = ROW_GROUP_BYTES) -> tuple[int, int]:

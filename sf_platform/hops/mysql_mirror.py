@@ -1,10 +1,11 @@
 """MySQL mirror hop: a catalog table becomes an exact MySQL table, loaded in bulk, once.
 
 Per S3 object, in one transaction: the object's old rows are deleted, its rows stream from S3, are
-typed against the catalog in Arrow (bad rows go to the quarantine prefix with line and reason) and
-flow through a named pipe into ``LOAD DATA LOCAL INFILE``, and its ledger row is written. A killed
-run leaves all of an object's rows or none. Rows are keyed by (hash of the object key, data row
-number), so deleting an object's rows is one key range and no row can be loaded twice.
+typed against the catalog in Arrow (rows that cannot be typed and ragged rows go to the quarantine
+prefix with line and reason) and flow through a named pipe into ``LOAD DATA LOCAL INFILE``, and its
+ledger row is written. A killed run leaves all of an object's rows or none. Rows are keyed by (hash of
+the object key, data row number), so deleting an object's rows is one key range and no row can be
+loaded twice.
 
 Strings longer than their MySQL column (a file newer than the catalog's crawl) are never truncated:
 each block is checked before it is sent; on the first value too long the load is rolled back, the

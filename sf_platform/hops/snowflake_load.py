@@ -3,9 +3,9 @@
 Rows reach Snowflake only through a stage and ``COPY INTO``, never row INSERTs. Two stage modes
 (``snowflake.stage`` in the registry):
 
-- ``internal`` (the local stack's): per S3 object, rows are typed against the catalog in Arrow (bad
-  rows quarantined with the reason), written as Parquet parts, PUT to an internal stage and loaded
-  with ``COPY INTO ... MATCH_BY_COLUMN_NAME``.
+- ``internal`` (the local stack's): per S3 object, rows are typed against the catalog in Arrow (rows
+  that cannot be typed and ragged rows quarantined with the reason), written as Parquet parts, PUT to
+  an internal stage and loaded with ``COPY INTO ... MATCH_BY_COLUMN_NAME``.
 - ``external``: ``COPY`` reads the object straight from a named stage on the landing bucket, with the
   catalog's CSV options; only the file's first bytes are read by the worker (to map its header to
   catalog columns). Rows Snowflake cannot convert are skipped by ``ON_ERROR = CONTINUE`` and reported
@@ -62,9 +62,9 @@ from sf_platform.core.quarantine import quarantine_csv, quarantine_key
 from sf_platform.core.registry import TableConfig
 from sf_platform.core.source_file import (
     PrefixedStream,
+    numbered_batches,
     read_head,
     read_layout,
-    typed_batches,
     unknown_columns,
 )
 from sf_platform.resources.aws import GlueCatalog, LandingBucket
@@ -478,12 +478,12 @@ def _prepare_internal(ctx: _Load, obj: SourceObject, row_numbers: bool) -> _Prep
         if ignored:
             ctx.report.ignored_columns[obj.key] = ignored
         with tempfile.TemporaryDirectory(prefix="sf_snowflake_") as tmp:
-            parts, writer, part_rows, line = [], None, 0, 1
-            for good, bad in typed_batches(PrefixedStream(head, body), layout, data_columns):
-                first_line, line = line, line + good.num_rows + len(bad)
-                rejected.extend(bad)
+            parts, writer, part_rows = [], None, 0
+            for typed in numbered_batches(PrefixedStream(head, body), layout, data_columns):
+                good = typed.good
+                rejected.extend(typed.rejected)
                 if keys and good.num_rows:
-                    good = _reject_null_keys(good, keys, first_line, bad, rejected)
+                    good = _reject_null_keys(good, keys, typed.good_lines(), rejected)
                 if good.num_rows == 0:
                     continue
                 batch = _with_constants(good, obj.key, ctx.partition_keys, partitions, prepared.rows if row_numbers else None)
@@ -514,18 +514,17 @@ def _prepare_internal(ctx: _Load, obj: SourceObject, row_numbers: bool) -> _Prep
     return prepared
 
 
-def _reject_null_keys(good: pa.RecordBatch, keys, first_line: int, bad, rejected: list) -> pa.RecordBatch:
-    """Move rows whose merge key is empty from ``good`` to ``rejected``: they could never be merged."""
+def _reject_null_keys(good: pa.RecordBatch, keys, lines: pa.Array, rejected: list) -> pa.RecordBatch:
+    """Move rows whose merge key is empty from ``good`` (data rows ``lines``) to ``rejected``: they
+    could never be merged."""
     null = pc.is_null(good.column(keys[0]))
     for key in keys[1:]:
         null = pc.or_(null, pc.is_null(good.column(key)))
     if not pc.any(null).as_py():
         return good
-    bad_lines = {r.line for r in bad}
-    lines = [n for n in range(first_line, first_line + good.num_rows + len(bad)) if n not in bad_lines]
     for index in pc.indices_nonzero(null).to_pylist():
         values = tuple(None if v is None else str(v) for v in good.slice(index, 1).to_pylist()[0].values())
-        rejected.append(RejectedRow(lines[index], values, f"merge key {list(keys)} is empty: the row cannot be merged"))
+        rejected.append(RejectedRow(lines[index].as_py(), values, f"merge key {list(keys)} is empty: the row cannot be merged"))
     return good.filter(pc.invert(null))
 
 

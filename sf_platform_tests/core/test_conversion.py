@@ -67,6 +67,14 @@ def test_every_row_bad():
     assert [r.line for r in bad] == [7, 8, 9]
 
 
+def test_rows_that_do_not_follow_one_another_are_reported_by_their_own_line():
+    # Data rows 3 and 5 of the file were ragged: the batch holds rows 1, 2, 4 and 6.
+    batch = _batch(n=["1", "x", "y", "6"])
+    good, bad = type_batch(batch, [TargetColumn("n", "int")], first_line=1, lines=[1, 2, 4, 6])
+    assert good.column("n").to_pylist() == [1, 6]
+    assert [(r.line, r.values) for r in bad] == [(2, ("x",)), (4, ("y",))]
+
+
 def test_all_good_batch_returns_no_rejects():
     good, bad = type_batch(_batch(n=["1", "2"]), [TargetColumn("n", "bigint")], first_line=1)
     assert bad == []

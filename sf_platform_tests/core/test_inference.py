@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import json
 
 import pyarrow as pa
@@ -17,8 +18,9 @@ from sf_platform.core.inference import (
     ColumnProfile,
     CsvFormat,
     FileProfile,
+    RaggedRow,
     detect_format,
-    iter_string_batches,
+    iter_string_blocks,
     merge_columns,
     profile_stream,
     widen,
@@ -49,7 +51,13 @@ def csv_bytes(
 
 
 def read_all(data: bytes, fmt: CsvFormat, names: list[str], **kwargs) -> pa.Table:
-    return pa.Table.from_batches(list(iter_string_batches(io.BytesIO(data), fmt, names, **kwargs)))
+    """The well-formed rows of a file as the loaders read them."""
+    blocks = list(iter_string_blocks(io.BytesIO(data), fmt, names, **kwargs))
+    return pa.Table.from_batches([b.batch for b in blocks])
+
+
+def ragged_rows(data: bytes, fmt: CsvFormat, names: list[str], **kwargs) -> list[RaggedRow]:
+    return [r for b in iter_string_blocks(io.BytesIO(data), fmt, names, **kwargs) for r in b.ragged]
 
 
 PEOPLE = [
@@ -527,49 +535,102 @@ def test_short_reads_and_a_tiny_head(compress):
     assert column(result, "joined").non_null == result.rows
 
 
-def test_iter_string_batches_with_short_reads():
+def test_iter_string_blocks_with_short_reads():
     fmt = CsvFormat(",", True, "\n", "gzip", "utf-8", True)
     data = gzip.compress(csv_bytes(PEOPLE))
-    table = pa.Table.from_batches(list(iter_string_batches(Trickle(data), fmt, ["a", "b", "c", "d"])))
+    blocks = list(iter_string_blocks(Trickle(data), fmt, ["a", "b", "c", "d"]))
+    table = pa.Table.from_batches([b.batch for b in blocks])
     assert table.column("b").to_pylist() == ["Kim Minji", "Lee Jun", "Park, Ha-eun"]
 
 
-# --------------------------------------------------------------------------- iter_string_batches
+# --------------------------------------------------------------------------- iter_string_blocks
 
 
-def test_iter_string_batches_yields_strings_with_nulls():
+def test_iter_string_blocks_yields_strings_with_nulls():
     data = b"id,amount,note\n1,2.5,\n,3,x\n"
     fmt, _ = detect_format(data)
-    batches = list(iter_string_batches(io.BytesIO(data), fmt, ["id", "amount", "note"]))
-    table = pa.Table.from_batches(batches)
+    blocks = list(iter_string_blocks(io.BytesIO(data), fmt, ["id", "amount", "note"]))
+    table = pa.Table.from_batches([b.batch for b in blocks])
 
     assert table.schema == pa.schema([("id", pa.string()), ("amount", pa.string()), ("note", pa.string())])
     assert table.to_pylist() == [
         {"id": "1", "amount": "2.5", "note": None},
         {"id": None, "amount": "3", "note": "x"},
     ]
+    assert [(b.first_row, b.rows, b.ragged) for b in blocks] == [(1, 2, ())]
 
 
-def test_iter_string_batches_handles_gzip_cp949_and_ragged_rows():
+def test_iter_string_blocks_handles_gzip_cp949_and_keeps_ragged_rows():
     text = "번호|이름\n1|홍길동\n2|김철수|extra\n3|\n"
     data = gzip.compress(text.encode("cp949"))
     fmt = CsvFormat("|", False, "\n", "gzip", "cp949", True)
-    table = read_all(data, fmt, ["no", "name"], block_size=1 << 10)
-    assert table.to_pydict() == {"no": ["1", "3"], "name": ["홍길동", None]}
+    assert read_all(data, fmt, ["no", "name"], block_size=1 << 10).to_pydict() == {
+        "no": ["1", "3"],
+        "name": ["홍길동", None],
+    }
+    assert ragged_rows(data, fmt, ["no", "name"], block_size=1 << 10) == [RaggedRow(2, 2, 3, "2|김철수|extra")]
 
 
-def test_iter_string_batches_strips_the_bom_and_reads_without_header():
+def test_ragged_rows_keep_their_data_row_number_text_and_field_counts():
+    # Data rows: 1 good, 2 short, 3 good over two lines, 4 long, 5 good, 6 short (the last line).
+    # Blank lines are not rows; a quoted newline does not start one.
+    data = b'id,name,n\n1,a,1\n\n2,b\n3,"x\ny",3\n4,d,4,extra\n\n5,e,5\n6\n'
+    fmt, _ = detect_format(data)
+    names = ["id", "name", "n"]
+    for block_size in (16, 1 << 20):  # a block or so per row, and one block for the file
+        blocks = list(iter_string_blocks(io.BytesIO(data), fmt, names, block_size=block_size))
+        assert [r for b in blocks for r in b.ragged] == [
+            RaggedRow(2, 3, 2, "2,b"),
+            RaggedRow(4, 3, 4, "4,d,4,extra"),
+            RaggedRow(6, 3, 1, "6"),
+        ]
+        assert pa.Table.from_batches([b.batch for b in blocks]).column("id").to_pylist() == ["1", "3", "5"]
+        # Blocks follow one another and together cover every data row once.
+        assert blocks[0].first_row == 1
+        assert all(a.first_row + a.rows == b.first_row for a, b in zip(blocks, blocks[1:], strict=False))
+        assert sum(b.rows for b in blocks) == 6
+        for block in blocks:
+            assert all(block.first_row <= r.row < block.first_row + block.rows for r in block.ragged)
+
+
+def test_ragged_rows_without_a_header_and_with_crlf_line_ends():
+    data = b"1;a\r\n2\r\n3;c\r\n"
+    fmt = CsvFormat(";", False, "\r\n", "none", "utf-8", False)
+    assert ragged_rows(data, fmt, ["n", "s"]) == [RaggedRow(2, 2, 1, "2")]
+    assert read_all(data, fmt, ["n", "s"]).to_pydict() == {"n": ["1", "3"], "s": ["a", "c"]}
+
+
+def test_ragged_rows_are_numbered_across_many_blocks():
+    rows = [[str(i), "x" * 50] if i % 1000 else [str(i)] for i in range(1, 5001)]
+    data = csv_bytes([["n", "s"], *rows])
+    fmt, _ = detect_format(data)
+    blocks = list(iter_string_blocks(io.BytesIO(data), fmt, ["n", "s"], block_size=1 << 14))
+    assert len(blocks) > 5
+    assert [(r.row, r.text) for b in blocks for r in b.ragged] == [(i, str(i)) for i in range(1000, 5001, 1000)]
+    assert sum(b.batch.num_rows for b in blocks) == 4995
+
+
+def test_a_file_of_only_ragged_rows_gives_them_all_back():
+    data = b"a,b,c\n1\n2,2\n"
+    fmt, _ = detect_format(data, header="present")
+    blocks = list(iter_string_blocks(io.BytesIO(data), fmt, ["a", "b", "c"]))
+    assert sum(b.batch.num_rows for b in blocks) == 0
+    assert [r for b in blocks for r in b.ragged] == [RaggedRow(1, 3, 1, "1"), RaggedRow(2, 3, 2, "2,2")]
+
+
+def test_iter_string_blocks_strips_the_bom_and_reads_without_header():
     data = "\ufeff1;a\r\n2;b\r\n".encode()
     fmt = CsvFormat(";", False, "\r\n", "none", "utf-8-sig", False)
     assert read_all(data, fmt, ["n", "s"]).to_pydict() == {"n": ["1", "2"], "s": ["a", "b"]}
 
 
-def test_iter_string_batches_yields_several_bounded_batches():
+def test_iter_string_blocks_yields_several_bounded_blocks():
     rows = [[str(i), "x" * 50] for i in range(5000)]
-    batches = list(iter_string_batches(io.BytesIO(csv_bytes(rows)), PLAIN, ["n", "s"], block_size=1 << 14))
-    assert len(batches) > 5
-    assert sum(b.num_rows for b in batches) == 5000
-    assert batches[-1].column(0)[-1].as_py() == "4999"
+    blocks = list(iter_string_blocks(io.BytesIO(csv_bytes(rows)), PLAIN, ["n", "s"], block_size=1 << 14))
+    assert len(blocks) > 5
+    assert sum(b.batch.num_rows for b in blocks) == 5000
+    assert blocks[-1].batch.column(0)[-1].as_py() == "4999"
+    assert [b.first_row for b in blocks] == list(itertools.accumulate([1] + [b.rows for b in blocks[:-1]]))
 
 
 # --------------------------------------------------------------------------- several files
@@ -715,7 +776,7 @@ CELL = st.text(alphabet=st.sampled_from(list('ab ,;"\n한1.')), max_size=8)
 
 @FAST
 @given(st.lists(st.tuples(CELL, CELL, CELL), min_size=1, max_size=20), st.sampled_from([",", ";", "|", "\t"]))
-def test_iter_string_batches_round_trips_what_csv_writes(rows, delimiter):
+def test_iter_string_blocks_round_trips_what_csv_writes(rows, delimiter):
     data = csv_bytes([list(r) for r in rows], delimiter=delimiter)
     fmt = CsvFormat(delimiter, True, "\n", "none", "utf-8", False)
     table = read_all(data, fmt, ["a", "b", "c"])

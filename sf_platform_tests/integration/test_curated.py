@@ -4,6 +4,7 @@ the same answers on raw and curated tables, and the Redshift statements."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -155,6 +156,25 @@ def test_rows_that_do_not_fit_the_catalog_types_are_quarantined(landing, glue):
     (qkey,) = report.quarantine_keys
     assert qkey.startswith("_quarantine/curated/nums/nums/b.csv.")
     assert b"x,5" in landing.open(qkey).read()
+
+
+@pytest.mark.integration
+def test_ragged_rows_are_quarantined_with_their_text_and_the_good_rows_are_curated(landing, glue):
+    config = _load(
+        landing, glue, {"nums/a.csv": b"id,amount\n1,2\n2\n3,4,5\nx,6\n7,8\n"}, table="nums", types={"id": "int"}
+    )
+    report = _curate(landing, glue, "nums", config)
+    assert report.rows == 2 and report.rows_quarantined == 3
+    assert _parquet(landing, columnar.curated_key("nums", "nums/a.csv")).to_pydict() == {"id": [1, 7], "amount": [2, 8]}
+    (qkey,) = report.quarantine_keys
+    rows = list(csv.DictReader(io.StringIO(landing.open(qkey).read().decode())))
+    assert [(r["line"], r["id"], r["amount"]) for r in rows] == [("2", "", ""), ("3", "", ""), ("4", "x", "6")]
+    assert rows[0]["reason"] == (
+        "ragged row: expected 2 fields, got 1 (data row 2, not counting the header or blank lines); raw text: 2"
+    )
+    assert rows[1]["reason"].startswith("ragged row: expected 2 fields, got 3 ")
+    assert rows[1]["reason"].endswith("raw text: 3,4,5")
+    assert "'id'" in rows[2]["reason"]
 
 
 @pytest.mark.integration

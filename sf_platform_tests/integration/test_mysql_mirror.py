@@ -4,6 +4,8 @@ real crawl."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import signal
 import subprocess
@@ -11,6 +13,7 @@ import sys
 import textwrap
 import threading
 import time
+from datetime import date
 
 import dagster as dg
 import pymysql
@@ -319,6 +322,50 @@ def test_rows_that_cannot_be_typed_are_quarantined_and_the_good_rows_load(landin
     assert ledger == [(2, 2)]
     metadata = mirror_metadata(report)
     assert metadata["rows_quarantined"] == 2 and metadata["dagster/row_count"].value == 2
+
+
+def test_ragged_rows_are_quarantined_with_their_text_and_the_good_rows_load(landing, glue, mysql):
+    config = _config("scores", types={"points": "int", "seen": "date"})
+    _put(
+        landing,
+        "scores/r.csv",
+        _csv(
+            "id,points,seen",
+            ["1,10,2024-01-01", "2,20", "3,thirty,2024-01-03", "4,40,2024-01-04,extra", "5,50,2024-01-05", "6"],
+        ),
+    )
+    obj = landing.head("scores/r.csv")
+    report = _sync(landing, glue, mysql, "scores", config)
+
+    assert (report.rows_loaded, report.rows_quarantined, report.rows_in_table) == (2, 4, 2)
+    # Good rows keep their place in the file as the row key: data rows 1 and 5.
+    assert _query(mysql, f"SELECT id, points, seen, _sf_row FROM {_ref(mysql, 'scores')} ORDER BY id") == [
+        (1, 10, date(2024, 1, 1), 1),
+        (5, 50, date(2024, 1, 5), 5),
+    ]
+    key = quarantine_key("mysql", "scores", "scores/r.csv", obj["ETag"])
+    assert report.quarantine_keys == [key]
+    rows = list(csv.DictReader(io.StringIO(landing.open(key).read().decode())))
+    assert [(r["line"], r["id"], r["points"], r["seen"]) for r in rows] == [
+        ("2", "", "", ""),
+        ("3", "3", "thirty", "2024-01-03"),
+        ("4", "", "", ""),
+        ("6", "", "", ""),
+    ]
+    assert rows[0]["reason"] == (
+        "ragged row: expected 3 fields, got 2 (data row 2, not counting the header or blank lines); raw text: 2,20"
+    )
+    assert "'points'" in rows[1]["reason"]
+    assert rows[2]["reason"].startswith("ragged row: expected 3 fields, got 4 ")
+    assert rows[2]["reason"].endswith("raw text: 4,40,2024-01-04,extra")
+    assert rows[3]["reason"].startswith("ragged row: expected 3 fields, got 1 ")
+    assert rows[3]["reason"].endswith("raw text: 6")
+    ledger = _query(
+        mysql,
+        f"SELECT rows_loaded, rows_quarantined FROM {_ref(mysql, '_sf_ledger')} WHERE table_name = 'scores'",
+    )
+    assert ledger == [(2, 4)]
+    assert mirror_metadata(report)["rows_quarantined"] == 4
 
 
 @pytest.mark.parametrize(

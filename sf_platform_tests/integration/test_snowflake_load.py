@@ -209,6 +209,48 @@ def test_rejected_rows_are_quarantined_with_line_and_reason(landing, glue, snowf
     assert _scalar(snowflake_conn, f'SELECT "ROWS_QUARANTINED" FROM {ledger} WHERE "TABLE_NAME" = %s', ("orders",)) == 2
 
 
+def test_ragged_rows_are_quarantined_with_their_text_next_to_the_other_rejected_rows(
+    landing, glue, snowflake_conn
+):
+    config = _registry(
+        "orders",
+        types={"order_id": "bigint", "amount": "decimal(6,2)"},
+        snowflake={"write_mode": "merge", "merge_keys": ["order_id"]},
+    ).table("orders")
+    landing.put(
+        "orders/ORDERS_202403010000.csv",
+        b"ORDER_ID,CUSTOMER,AMOUNT,PAID,ORDERED_ON,SHIPPED_AT,WEIGHT\n"
+        b"1,Kim,10.50,true,2024-03-01,2024-03-01 09:00:00,1.5\n"
+        b"2,Lee,20.25\n"  # ragged: 3 fields
+        b"x3,Park,30.00,true,2024-03-03,,3\n"  # cannot be typed
+        b",Nobody,1.00,true,2024-03-04,,1\n"  # no merge key
+        b"5,Jung,50.00,true,2024-03-05,,5,extra\n"  # ragged: 8 fields
+        b"6,Han,60.00,false,2024-03-06,,6\n",
+    )
+    report = _load(landing, glue, snowflake_conn, "orders", config)
+    assert (report.rows_quarantined, report.rows_in_table) == (4, 2)
+    assert _rows(snowflake_conn, "orders", '"ORDER_ID", "CUSTOMER", "AMOUNT"') == [
+        (1, "Kim", Decimal("10.50")),
+        (6, "Han", Decimal("60.00")),
+    ]
+    rows = list(csv.DictReader(io.StringIO(landing.open(report.quarantine_keys[0]).read().decode())))
+    assert [(r["line"], r["order_id"], r["customer"]) for r in rows] == [
+        ("2", "", ""),
+        ("3", "x3", "Park"),
+        ("4", "", "Nobody"),
+        ("5", "", ""),
+    ]
+    assert rows[0]["reason"] == (
+        "ragged row: expected 7 fields, got 3 (data row 2, not counting the header or blank lines); "
+        "raw text: 2,Lee,20.25"
+    )
+    assert "order_id" in rows[1]["reason"] and "merge key" in rows[2]["reason"]
+    assert rows[3]["reason"].startswith("ragged row: expected 7 fields, got 8 ")
+    assert rows[3]["reason"].endswith("raw text: 5,Jung,50.00,true,2024-03-05,,5,extra")
+    ledger = snowflake_table_ref(snowflake_conn[1], snowflake_conn[2], "_SF_LEDGER")
+    assert _scalar(snowflake_conn, f'SELECT "ROWS_QUARANTINED" FROM {ledger} WHERE "TABLE_NAME" = %s', ("orders",)) == 4
+
+
 def test_a_new_catalog_column_is_added_to_the_table(landing, glue, snowflake_conn):
     config = _registry("orders").table("orders")
     landing.put("orders/ORDERS_202403010000.csv", ORDERS_1)
