@@ -29,6 +29,11 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "SF_GLUE_CURATED_DATABASE": ("", "Glue database of the curated Parquet tables; empty = <SF_GLUE_DATABASE>_curated"),
     "SF_REDSHIFT_IAM_ROLE": ("", "IAM role ARN Redshift assumes in `sf-platform spectrum-ddl` statements"),
     "SF_SENSOR_INTERVAL_SECONDS": ("30", "how often the landing_files sensor lists the bucket"),
+    "SF_SENSOR_LAG_SECONDS": (
+        "300",
+        "how far behind the newest LastModified the sensor still looks for objects it has not seen "
+        "(S3 stamps an object with its upload's start: raise it above your longest upload)",
+    ),
     "SF_MYSQL_HOST": ("127.0.0.1", "MySQL/RDS host"),
     "SF_MYSQL_PORT": ("3306", "MySQL/RDS port"),
     "SF_MYSQL_USER": ("root", "MySQL user"),

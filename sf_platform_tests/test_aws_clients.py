@@ -1,14 +1,19 @@
-"""The AWS resources' boto3 clients: one per connection settings in a process, made again after a fork."""
+"""The AWS resources' boto3 clients: one per connection settings in a process, made again after a fork,
+parsing timestamps like botocore does."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
+from botocore.utils import parse_timestamp as botocore_parse_timestamp
 from dagster_aws.s3 import S3Resource
+from hypothesis import given
+from hypothesis import strategies as st
 
-from sf_platform.resources.aws import GlueCatalog, LandingBucket
+from sf_platform.resources.aws import GlueCatalog, LandingBucket, parse_timestamp
 
 
 def _glue(**settings) -> GlueCatalog:
@@ -48,3 +53,19 @@ def test_a_forked_child_makes_its_own_client():
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert glue.client() is parent
+
+
+@given(
+    st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1)),
+    st.sampled_from(["iso_z", "iso_ms_z", "rfc1123", "iso_offset"]),
+)
+def test_fast_timestamp_parser_agrees_with_botocore(moment, style):
+    moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    text = {
+        "iso_z": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "iso_ms_z": moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z",
+        "rfc1123": moment.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+        "iso_offset": moment.strftime("%Y-%m-%dT%H:%M:%S+09:00"),
+    }[style]
+    ours, theirs = parse_timestamp(text), botocore_parse_timestamp(text)
+    assert ours == theirs and ours.utcoffset() is not None

@@ -77,10 +77,12 @@ def is_data_key(key: str) -> bool:
     """True for keys that hold table data (not folder markers, hidden or bookkeeping files)."""
     if key.endswith("/") or _FOLDER_MARKER.search(key):
         return False
-    return not any(_hidden(part) for part in key.split("/"))
+    return not any(is_hidden_name(part) for part in key.split("/"))
 
 
-def _hidden(name: str) -> bool:
+def is_hidden_name(name: str) -> bool:
+    """A file or folder name the platform skips: dot files and ``_`` names (``_SUCCESS``, ``_quarantine``),
+    except hive partition folders such as ``_dt=2025``."""
     return name.startswith(".") or (name.startswith("_") and "=" not in name)
 
 

@@ -1,11 +1,12 @@
 """The new-file sensor's cursor: same-second objects, changed ETags, deletions, late arrivals, size."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sf_platform.core.sensor_cursor import Cursor, ListedObject, advance
+from sf_platform.core.sensor_cursor import Cursor, ListedObject, advance, digest
 
 T0 = datetime(2025, 8, 29, 15, 11, 0, tzinfo=UTC)
 
@@ -58,7 +59,7 @@ def test_etag_quotes_do_not_make_an_object_new():
 def test_deleted_objects_drop_out_and_do_not_break_the_next_tick():
     _, cursor = advance(Cursor(), [obj("a.csv"), obj("b.csv", seconds=1)])
     new, cursor = advance(cursor, [obj("b.csv", seconds=1)])
-    assert new == [] and "a.csv" not in cursor.recent
+    assert new == [] and digest(obj("a.csv")) not in cursor.recent
     new, _ = advance(cursor, [obj("b.csv", seconds=1), obj("c.csv", seconds=2)])
     assert keys(new) == ["c.csv"]
 
@@ -66,7 +67,7 @@ def test_deleted_objects_drop_out_and_do_not_break_the_next_tick():
 def test_cursor_only_keeps_the_lag_window():
     old = [obj(f"old{i}.csv", seconds=i) for i in range(100)]
     _, cursor = advance(Cursor(), [*old, obj("new.csv", seconds=100 + 3600)], lag=timedelta(minutes=5))
-    assert set(cursor.recent) == {"new.csv"}
+    assert cursor.recent == {digest(obj("new.csv", seconds=100 + 3600))}
 
 
 def test_cursor_round_trips_through_json():
@@ -76,9 +77,31 @@ def test_cursor_round_trips_through_json():
     assert Cursor.from_json(None) == Cursor()
 
 
+def test_a_version_1_cursor_keeps_working():
+    _, cursor = advance(Cursor(), [obj("a.csv", '"e1"', seconds=1)])
+    old = json.dumps({"recent": {"a.csv": "e1"}, "watermark": cursor.watermark.isoformat()})
+    assert Cursor.from_json(old) == cursor
+    new, _ = advance(Cursor.from_json(old), [obj("a.csv", "e1", seconds=1), obj("b.csv", seconds=1)])
+    assert keys(new) == ["b.csv"]
+
+
+def test_a_burst_of_100k_objects_in_one_window_keeps_a_cursor_of_about_1_mb():
+    burst = [
+        obj(f"member/MEMBER_{i:07d}_202508291511.csv", f"{i:032x}", seconds=i % 300) for i in range(100_000)
+    ]
+    _, cursor = advance(Cursor(), burst)
+    text = cursor.to_json()
+    assert len(cursor.recent) == 100_000
+    assert len(text) < 1.1e6
+    new, _ = advance(Cursor.from_json(text), [*burst, obj("member/new.csv", seconds=299)])
+    assert keys(new) == ["member/new.csv"]
+
+
 @given(
     st.lists(
-        st.tuples(st.sampled_from(["a", "b", "c", "d", "e"]), st.sampled_from(["e1", "e2"]), st.integers(0, 30)),
+        st.tuples(
+            st.sampled_from(["a", "b", "c", "d", "e"]), st.sampled_from(["e1", "e2"]), st.integers(0, 30)
+        ),
         max_size=12,
     ),
     st.integers(1, 4),
