@@ -1,9 +1,13 @@
-"""Reconciliation checks: rows in the files (catalog recordCount) = rows loaded + rows quarantined."""
+"""Reconciliation checks: rows in the files (catalog recordCount) = rows loaded + rows quarantined.
+
+recordCount counts every data record of the files, ragged rows (wrong number of fields) included:
+the loaders quarantine those, so they are on the right-hand side too."""
 
 import dagster as dg
 
 from sf_platform.assets.mysql import mysql_key
 from sf_platform.assets.snowflake import snowflake_key
+from sf_platform.core.catalog import P_RAGGED_ROWS
 from sf_platform.core.quarantine import QUARANTINE_ROOT
 from sf_platform.core.registry import Registry
 from sf_platform.hops.inspect import mysql_counts, snowflake_counts
@@ -13,12 +17,20 @@ from sf_platform.resources.snowflake import SnowflakeDatabase
 
 
 def reconcile(
-    record_count: int, rows: int, quarantined: int, quarantine_uri: str, *, merged: bool = False
+    record_count: int,
+    rows: int,
+    quarantined: int,
+    quarantine_uri: str,
+    *,
+    merged: bool = False,
+    ragged: int = 0,
 ) -> dg.AssetCheckResult:
     """Rows in the files = rows in the target + quarantined rows. A merge table keeps one row per key,
-    so there the target may hold fewer rows, never more."""
+    so there the target may hold fewer rows, never more. ``ragged``: of record_count, the ragged rows
+    the crawl found (shown, not part of the rule)."""
     metadata = {
         "catalog_record_count": record_count,
+        "catalog_ragged_rows": ragged,
         "rows_in_target": rows,
         "rows_quarantined": quarantined,
         "difference": record_count - quarantined - rows,
@@ -45,16 +57,21 @@ def build_reconcile_checks(registry: Registry, mysql_db: str, sf_db: str, sf_sch
     return checks
 
 
-def _record_count(glue: GlueCatalog, table: str) -> int:
+def _record_count(glue: GlueCatalog, table: str) -> tuple[int, int]:
+    """(recordCount, of it the ragged rows) of the table's catalog entry; (0, 0) without one."""
     entry = glue.get_table(table)
-    return int(entry["Parameters"].get("recordCount", 0)) if entry else 0
+    params = (entry or {}).get("Parameters") or {}
+    return int(params.get("recordCount", 0)), int(params.get(P_RAGGED_ROWS, 0))
 
 
 def _mysql(table: str, key: dg.AssetKey):
     @dg.asset_check(asset=key, name="rows_reconcile", description="Catalog recordCount = MySQL rows + quarantined rows.")
     def check(glue: GlueCatalog, mysql: MySQLResource, landing: LandingBucket) -> dg.AssetCheckResult:
         rows, quarantined = mysql_counts(mysql, table)
-        return reconcile(_record_count(glue, table), rows, quarantined, landing.uri(f"{QUARANTINE_ROOT}/mysql/{table}/"))
+        record_count, ragged = _record_count(glue, table)
+        return reconcile(
+            record_count, rows, quarantined, landing.uri(f"{QUARANTINE_ROOT}/mysql/{table}/"), ragged=ragged
+        )
 
     return check
 
@@ -64,9 +81,10 @@ def _snowflake(table: str, sf_db: str, sf_schema: str, key: dg.AssetKey, merged:
     def check(glue: GlueCatalog, snowflake: SnowflakeDatabase, landing: LandingBucket) -> dg.AssetCheckResult:
         with snowflake.get_connection() as conn:
             rows, quarantined = snowflake_counts(conn, sf_db, sf_schema, table)
+        record_count, ragged = _record_count(glue, table)
         return reconcile(
-            _record_count(glue, table), rows, quarantined, landing.uri(f"{QUARANTINE_ROOT}/snowflake/{table}/"),
-            merged=merged,
+            record_count, rows, quarantined, landing.uri(f"{QUARANTINE_ROOT}/snowflake/{table}/"),
+            merged=merged, ragged=ragged,
         )
 
     return check

@@ -34,6 +34,9 @@ P_OVERRIDE = "sf.override"
 P_ENCODING = "sf.encoding"
 P_HEADER = "sf.header"
 P_LINE_TERMINATOR = "sf.line_terminator"
+# Of a table's (or partition's) recordCount, the ragged rows (wrong number of fields); only set when
+# there are some. recordCount counts them: the loaders load or quarantine every record of a file.
+P_RAGGED_ROWS = "sf.ragged_rows"
 # What Glue's crawler sets on a table it finds deleted with DeleteBehavior DEPRECATE_IN_DATABASE.
 DEPRECATED = "DEPRECATED_BY_CRAWLER"
 
@@ -119,7 +122,8 @@ class CatalogColumn:
 class CrawlStats:
     object_count: int
     size_bytes: int
-    record_count: int
+    record_count: int  # every data record, ragged rows included
+    ragged_rows: int = 0  # of record_count, rows with the wrong number of fields
 
 
 @dataclass(frozen=True)
@@ -305,13 +309,15 @@ def table_input(
 
 
 def stats_parameters(stats: CrawlStats) -> dict[str, str]:
-    """The crawler's size and count parameters, for a table or one partition."""
+    """The crawler's size and count parameters, for a table or one partition (``sf.ragged_rows``
+    only when some of the records are ragged)."""
     average = stats.size_bytes // stats.record_count if stats.record_count else 0
     return {
         "objectCount": str(stats.object_count),
         "sizeKey": str(stats.size_bytes),
         "recordCount": str(stats.record_count),
         "averageRecordSize": str(average),
+        **({P_RAGGED_ROWS: str(stats.ragged_rows)} if stats.ragged_rows else {}),
     }
 
 

@@ -2,6 +2,8 @@
 
 What a Glue crawler does, but over all rows, with the registry's overrides re-applied on every crawl,
 the table's schema change policy honoured, and hive partitions registered (with their own counts).
+Counts are of every data record, ragged rows (wrong number of fields) included, since the loaders
+load or quarantine each record; how many are ragged is the ``sf.ragged_rows`` parameter.
 The entry is merged into the one in the catalog, so hand edits we do not manage survive, and it is
 only written when it changes (each write is a new table version). Files with problems are reported
 per file; the good files still make the entry. Profiles are cached by ETag under
@@ -43,8 +45,8 @@ class CrawlReport:
     location: str
     files: int = 0
     bytes: int = 0
-    rows: int = 0
-    bad_rows: int = 0
+    rows: int = 0  # data records: well-formed and ragged (the catalog's recordCount)
+    bad_rows: int = 0  # of rows, the ragged ones (wrong number of fields; the catalog's sf.ragged_rows)
     columns: tuple[cat.CatalogColumn, ...] = ()
     partition_keys: tuple[str, ...] = ()
     partitions_added: int = 0
@@ -100,7 +102,8 @@ def crawl_table(
     report.header_reason = next(
         f.profile.header_reason for f in readable if f.profile.format.header == fmt.header
     )
-    report.rows = sum(f.profile.rows for f in readable)
+    # Ragged rows are records too: the loaders quarantine them, so recordCount = loaded + quarantined.
+    report.rows = sum(_records(f.profile) for f in readable)
     report.bad_rows = sum(f.profile.bad_rows for f in readable)
     entry = _write_table(catalog, table, config, existing, [f.profile for f in readable], report)
     if keys:
@@ -109,6 +112,11 @@ def crawl_table(
 
 
 # ------------------------------------------------------------------------------------------ files
+
+
+def _records(profile: FileProfile) -> int:
+    """A file's data records: its well-formed rows and its ragged ones (header and blank lines not counted)."""
+    return profile.rows + profile.bad_rows
 
 
 def _partition_layout(
@@ -275,7 +283,9 @@ def _write_table(
         crawled = [c for c in crawled if c.name not in report.partition_keys]
     decision = cat.decide_columns(cat.columns_of(existing) if existing else None, crawled, config)
     report.diff, report.notes = decision.diff, report.notes + list(decision.notes)
-    stats = cat.CrawlStats(object_count=report.files, size_bytes=report.bytes, record_count=report.rows)
+    stats = cat.CrawlStats(
+        object_count=report.files, size_bytes=report.bytes, record_count=report.rows, ragged_rows=report.bad_rows
+    )
     managed = cat.table_input(
         name=table,
         location=report.location,
@@ -341,15 +351,16 @@ def _sync_partitions(
 
 
 def _partitions(files: list[_File]) -> dict[tuple[str, ...], tuple[str, cat.CrawlStats]]:
-    """Partition values -> (folder, the partition's counts)."""
+    """Partition values -> (folder, the partition's counts; records as for the table)."""
     folders: dict[tuple[str, ...], str] = {}
-    counts: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
+    counts: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for f in files:
         folders.setdefault(f.partition, f.folder)
         total = counts[f.partition]
         total[0] += 1
         total[1] += f.size
-        total[2] += f.profile.rows
+        total[2] += _records(f.profile)
+        total[3] += f.profile.bad_rows
     return {v: (folders[v], cat.CrawlStats(*counts[v])) for v in folders}
 
 

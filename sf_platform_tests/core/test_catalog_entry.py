@@ -459,6 +459,23 @@ def test_partition_input_is_the_table_at_the_partition_folder_with_its_own_count
     assert sd["Parameters"]["recordCount"] == "3"
 
 
+def test_ragged_rows_are_counted_in_record_count_and_shown_apart():
+    params = _table(stats=CrawlStats(1, 100, 10, ragged_rows=2))["Parameters"]
+    assert (params["recordCount"], params[catalog.P_RAGGED_ROWS]) == ("10", "2")
+    assert catalog.P_RAGGED_ROWS not in _table(stats=CrawlStats(1, 100, 10))["Parameters"]
+    # A partition shows its own ragged rows, never the table's.
+    table = _table(partition_keys=["dt"], stats=CrawlStats(2, 200, 10, ragged_rows=2))
+    clean = catalog.partition_input(["1"], "s3://bucket/t/dt=1/", table, CrawlStats(1, 100, 5))
+    ragged = catalog.partition_input(["2"], "s3://bucket/t/dt=2/", table, CrawlStats(1, 100, 5, ragged_rows=2))
+    assert catalog.P_RAGGED_ROWS not in clean["Parameters"]
+    assert catalog.P_RAGGED_ROWS not in clean["StorageDescriptor"]["Parameters"]
+    assert ragged["Parameters"][catalog.P_RAGGED_ROWS] == "2"
+    # Managed: a recrawl without ragged rows removes it.
+    merged = catalog.merge_table_input({**table, "VersionId": "1"}, _table(partition_keys=["dt"]))
+    assert catalog.P_RAGGED_ROWS not in merged["Parameters"]
+    assert catalog.P_RAGGED_ROWS not in catalog.merge_partition_input(ragged, clean)["Parameters"]
+
+
 def test_explain_columns_is_a_markdown_table():
     text = catalog.explain_columns([CatalogColumn("a|b", "int", "A", 1, "bigint", "why\nnot", "type set by registry")])
     assert text.splitlines()[2] == "| a/b | int | bigint | type set by registry | why not |"

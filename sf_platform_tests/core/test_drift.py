@@ -71,6 +71,14 @@ def test_reconcile_passes_warns_and_fails():
     assert bad.metadata["difference"].value == 1
 
 
+def test_reconcile_with_ragged_rows_in_the_catalog_count_and_the_quarantine():
+    # recordCount 100, of which 1 ragged: 99 rows loaded and the ragged one quarantined add up.
+    result = reconcile(100, 99, 1, "s3://b/_quarantine/mysql/t/", ragged=1)
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN  # quarantined rows: a warning
+    assert result.metadata["difference"].value == 0
+    assert result.metadata["catalog_ragged_rows"].value == 1
+
+
 def test_reconcile_on_a_merge_table_allows_collapsed_keys_but_not_extra_rows():
     assert reconcile(100, 90, 0, "s3://b/q/", merged=True).passed
     extra = reconcile(100, 101, 0, "s3://b/q/", merged=True)

@@ -480,7 +480,8 @@ def test_bad_files_are_reported_and_the_good_ones_make_the_entry(landing, glue):
     entry = glue.get_table("t")
     assert _types(entry) == {"id": "int", "name": "string"}
     assert entry["Parameters"]["objectCount"] == "6"
-    assert entry["Parameters"]["recordCount"] == str(3 + 2 + 2)
+    assert entry["Parameters"]["recordCount"] == str(3 + 3 + 2)  # the ragged row is a record too
+    assert entry["Parameters"][cat.P_RAGGED_ROWS] == "1"
     assert report.problems["t/empty.csv"] == ["empty file"]
     assert report.problems["t/header_only.csv"] == ["header only"]
     assert report.problems["t/ragged.csv"] == ["1 ragged row (first at line 3: expected 2 fields, got 3)"]
@@ -488,6 +489,31 @@ def test_bad_files_are_reported_and_the_good_ones_make_the_entry(landing, glue):
     assert "gzip" in " ".join(report.problems["t/broken.csv.gz"])
     assert "t/good.csv" not in report.problems
     assert report.bad_rows == 1
+
+
+def test_ragged_rows_count_as_records_of_the_table_and_their_partition(landing, glue):
+    """recordCount is every data record, so that it equals what the loaders load plus what they
+    quarantine (a ragged row is quarantined); sf.ragged_rows says how many of them are ragged."""
+    landing.put("t/dt=1/a.csv", b"id,name\n1,a\n2,b,extra\n3,c\n4\n")
+    landing.put("t/dt=2/a.csv", b"id,name\n5,e\n")
+    report = crawl_table(landing, glue, "t", _config())
+
+    assert (report.rows, report.bad_rows) == (5, 2)
+    assert report.problems["t/dt=1/a.csv"] == ["2 ragged rows (first at line 3: expected 2 fields, got 3)"]
+    params = glue.get_table("t")["Parameters"]
+    assert (params["recordCount"], params[cat.P_RAGGED_ROWS]) == ("5", "2")
+    partitions = {tuple(p["Values"]): p["Parameters"] for p in glue.partitions("t")}
+    assert (partitions[("1",)]["recordCount"], partitions[("1",)][cat.P_RAGGED_ROWS]) == ("4", "2")
+    assert partitions[("2",)]["recordCount"] == "1" and cat.P_RAGGED_ROWS not in partitions[("2",)]
+
+    # The file fixed: the count of ragged rows goes, from the table and the partition.
+    landing.put("t/dt=1/a.csv", b"id,name\n1,a\n3,c\n")
+    report = crawl_table(landing, glue, "t", _config())
+    assert (report.action, report.rows, report.bad_rows, report.partitions_updated) == ("updated", 3, 0, 1)
+    params = glue.get_table("t")["Parameters"]
+    assert params["recordCount"] == "3" and cat.P_RAGGED_ROWS not in params
+    (fixed,) = [p["Parameters"] for p in glue.partitions("t") if p["Values"] == ["1"]]
+    assert fixed["recordCount"] == "2" and cat.P_RAGGED_ROWS not in fixed
 
 
 def test_only_unreadable_files_write_nothing(landing, glue):
