@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from sf_platform import deployments
+from sf_platform import arrow_memory, deployments
 from sf_platform.assets.catalog import build_crawl_assets
 from sf_platform.assets.curated import build_curated_assets
 from sf_platform.assets.exports import build_export_assets
@@ -22,6 +22,9 @@ from sf_platform.settings import Settings
 EXECUTOR = dg.multiprocess_executor.configured(
     {"max_concurrent": 4, "start_method": {"forkserver": {"preload_modules": ["sf_platform.definitions"]}}}
 )
+
+
+arrow_memory.use_returning_pool()  # every run process loads this module: its Arrow memory is returned
 
 
 def build_definitions(cfg: Settings | None = None) -> dg.Definitions:
