@@ -79,7 +79,7 @@ class FileProfile:
     header_reason: str
     columns: tuple[ColumnProfile, ...]
     rows: int  # well-formed data rows (header and ragged rows excluded)
-    bad_rows: int  # ragged rows skipped
+    bad_rows: int  # ragged rows (not profiled; the loaders quarantine them, recordCount counts them)
     problems: tuple[str, ...]
 
 
