@@ -51,7 +51,7 @@ from sf_platform.resources.mysql import MySQLResource, load_data_local
 LOCK_TIMEOUT_S = 3600
 PARTITION_KEY_LENGTH = 255  # sizes partition key columns; longer values widen them like any string
 # CSV bytes parsed per block. The reader's memory grows with it (measured in a Dagster step with the
-# jemalloc pool of sf_platform.arrow_memory, 2M lineitem rows: peak RSS 288 MB at 512 KiB, 276 MB at
+# jemalloc pool of sf_platform.arrow_memory, 2M lineitem rows: peak RSS 297 MB at 512 KiB, 281 MB at
 # 256 KiB, at the same rows/s): the server, not the parser, sets the pace.
 BLOCK_BYTES = 1 << 18
 _CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed", null_string="NULL", batch_size=16384)
