@@ -33,6 +33,7 @@ sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
 from bench_crawl import lineitem_csv  # noqa: E402
+from measure import head_rows, peak_rss_mb  # noqa: E402
 
 TABLE = "lineitem"
 RAW_DB, CURATED_DB = "sf_bench", "sf_bench_curated"
@@ -211,25 +212,6 @@ def child_curate(settings: dict) -> int:
         "row_groups": report.row_groups_written, "codec": CODEC, "peak_rss_mb": peak_rss_mb(),
     }))
     return 0
-
-
-def head_rows(path: Path, rows: int, out: Path) -> Path:
-    """The header and the first ``rows`` data rows of a CSV file (lineitem has no quoted newlines)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("rb") as source, out.open("wb") as sink:
-        for number, text in enumerate(source):
-            if number > rows:
-                break
-            sink.write(text)
-    return out
-
-
-def peak_rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for entry in status:
-            if entry.startswith("VmHWM:"):
-                return int(entry.split()[1]) / 1024
-    return 0.0
 
 
 def report(figures: dict) -> int:

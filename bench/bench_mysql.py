@@ -35,6 +35,7 @@ sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
 from bench_crawl import lineitem_csv  # noqa: E402
+from measure import head_rows, line, peak_rss_mb, rate, rss_mb  # noqa: E402
 
 TABLE = "lineitem"
 TARGETS = {"limit": 0.6, "pandas": 10.0, "dlt": 5.0}  # platform rows/s must be >= this x theirs
@@ -195,26 +196,10 @@ def child_mirror(settings: dict) -> int:
 
 def definitions_rss_mb() -> float:
     """RSS of a process that has only imported the Dagster definitions: a run worker's floor."""
-    code = "import sf_platform.definitions, bench_mysql; print(bench_mysql.rss_mb())"
+    code = "import sf_platform.definitions, measure; print(measure.rss_mb())"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BENCH), str(BENCH.parent)])}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
     return float(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else 0.0
-
-
-def peak_rss_mb() -> float:
-    return _status_mb("VmHWM:")
-
-
-def rss_mb() -> float:
-    return _status_mb("VmRSS:")
-
-
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status") as status:
-        for entry in status:
-            if entry.startswith(field):
-                return round(int(entry.split()[1]) / 1024, 1)
-    return 0.0
 
 
 def raw_load(mysql, path: Path, mysql_types: dict[str, str]) -> dict:
@@ -303,27 +288,6 @@ def drop_database(settings: dict) -> None:
     with mysql.connect(database=False) as conn, conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{mysql.database}`")
         cur.execute("DROP DATABASE IF EXISTS `dlt_lineitem`")
-
-
-def head_rows(path: Path, rows: int, out: Path) -> Path:
-    """The header and the first ``rows`` data rows of a CSV file (lineitem has no quoted newlines)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("rb") as source, out.open("wb") as sink:
-        for number, text in enumerate(source):
-            if number > rows:
-                break
-            sink.write(text)
-    return out
-
-
-def rate(rows: int, seconds: float) -> dict:
-    return {"rows": rows, "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds)}
-
-
-def line(label: str, figure: dict, note: str = "") -> None:
-    print(
-        f"{label:44s} {figure['rows']:>10,} rows {figure['seconds']:8.2f} s {figure['rows_per_s']:>10,} rows/s  {note}"
-    )
 
 
 def report(figures: dict) -> int:

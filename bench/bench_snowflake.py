@@ -40,6 +40,7 @@ sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
 from bench_crawl import lineitem_csv  # noqa: E402
+from measure import head_rows, line, peak_rss_mb, rate, rss_mb  # noqa: E402
 
 TABLE = "lineitem"
 DATABASE, SCHEMA = "SF_BENCH", "RAW"
@@ -240,11 +241,10 @@ class _S3Bucket:
 
 def dagster_import_rss() -> float:
     """RSS of a process that has imported what a Dagster step running the export imports."""
-    code = (
-        "import dagster_aws.s3, dagster_snowflake, sf_platform.resources.aws, sf_platform.hops.snowflake_export\n"
-        "print([int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmRSS:')][0])"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=BENCH.parent)
+    code = "import dagster_aws.s3, dagster_snowflake, sf_platform.resources.aws, sf_platform.hops.snowflake_export, measure\n"
+    code += "print(measure.rss_mb())"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BENCH), str(BENCH.parent)])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     return round(float(done.stdout.strip().splitlines()[-1]))
 
 
@@ -271,41 +271,6 @@ def executemany_insert(settings: dict, path: Path, snowflake_types: dict[str, st
     cur.execute(f"SELECT COUNT(*) FROM {target}")
     assert cur.fetchone()[0] == len(values)
     return rate(len(values), seconds) | {"subset": True, "batch_rows": batch, "extrapolated": "rows/s of the subset"}
-
-
-def head_rows(path: Path, rows: int, out: Path) -> Path:
-    """The header and the first ``rows`` data rows of a CSV file (lineitem has no quoted newlines)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("rb") as source, out.open("wb") as sink:
-        for number, text in enumerate(source):
-            if number > rows:
-                break
-            sink.write(text)
-    return out
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for entry in status:
-            if entry.startswith("VmRSS:"):
-                return int(entry.split()[1]) / 1024
-    return 0.0
-
-
-def peak_rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for entry in status:
-            if entry.startswith("VmHWM:"):
-                return int(entry.split()[1]) / 1024
-    return 0.0
-
-
-def rate(rows: int, seconds: float) -> dict:
-    return {"rows": rows, "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds)}
-
-
-def line(label: str, figure: dict, note: str = "") -> None:
-    print(f"{label:44s} {figure['rows']:>10,} rows {figure['seconds']:8.2f} s {figure['rows_per_s']:>10,} rows/s  {note}")
 
 
 def report(figures: dict) -> int:

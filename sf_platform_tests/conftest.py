@@ -158,3 +158,25 @@ def snowflake_conn(stack_env):
             pass
         finally:
             conn.close()
+
+
+
+@pytest.fixture()
+def snowflake_database(stack_env, snowflake_conn):
+    """The platform's Snowflake resource on ``snowflake_conn``'s database and schema (as deployments builds it)."""
+    from sf_platform.resources.snowflake import SnowflakeDatabase
+
+    _, database, schema = snowflake_conn
+    return SnowflakeDatabase(
+        account=stack_env["SF_SNOWFLAKE_ACCOUNT"],
+        user=stack_env["SF_SNOWFLAKE_USER"],
+        password=stack_env["SF_SNOWFLAKE_PASSWORD"],
+        database=database,
+        schema=schema,
+        additional_snowflake_connection_args={
+            "host": stack_env["SF_SNOWFLAKE_HOST"],
+            "port": int(stack_env["SF_SNOWFLAKE_PORT"]),
+            "protocol": stack_env["SF_SNOWFLAKE_PROTOCOL"],
+            "session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False},
+        },
+    )

@@ -488,7 +488,8 @@ def discover_tables(bucket: LandingBucket, registry: Registry, *, sample: int = 
 def _unregistered(bucket: LandingBucket, registry: Registry, found: Discovery) -> dict[str, list[dict]]:
     """Table -> its data objects (oldest first), for prefixes and loose files the registry lacks."""
     candidates: dict[str, list[dict]] = {}
-    for prefix in bucket.list_prefixes():
+    loose, prefixes = bucket.list_top_level()
+    for prefix in prefixes:
         if prefix in registry.tables or prefix.startswith(("_", ".")):
             continue
         if not TABLE_NAME.match(prefix):
@@ -499,7 +500,7 @@ def _unregistered(bucket: LandingBucket, registry: Registry, found: Discovery) -
             candidates[prefix] = objects
         else:
             found.skipped[f"{prefix}/"] = "no data files"
-    for obj in bucket.list_root():
+    for obj in loose:
         table = classify_loose_key(obj["Key"], registry.landing.loose_file_pattern).table
         if table and table not in registry.tables:
             candidates.setdefault(table, []).append(obj)

@@ -3,10 +3,8 @@ with logical types read back by fastavro, Parquet, parts, incremental exports, t
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -28,7 +26,6 @@ from sf_platform.hops.snowflake_export import (
     export_table,
     write_table_lock,
 )
-from sf_platform.resources.snowflake import SnowflakeDatabase
 from sf_platform.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -51,26 +48,12 @@ EXPECTED = [
 
 
 @pytest.fixture()
-def snowflake_conn(stack_env):
-    """conftest's fixture, but cleaning up with DROP SCHEMA: fakesnow cannot parse DROP DATABASE."""
-    import snowflake.connector
-
-    database = f"SF_T_{uuid.uuid4().hex[:10].upper()}"
-    conn = snowflake.connector.connect(
-        user=stack_env["SF_SNOWFLAKE_USER"], password=stack_env["SF_SNOWFLAKE_PASSWORD"],
-        account=stack_env["SF_SNOWFLAKE_ACCOUNT"], host=stack_env["SF_SNOWFLAKE_HOST"],
-        port=int(stack_env["SF_SNOWFLAKE_PORT"]), protocol=stack_env["SF_SNOWFLAKE_PROTOCOL"],
-        database=database, schema="RAW", network_timeout=60,
-        session_parameters={"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False},
-    )
+def snowflake_conn(snowflake_conn):
+    """conftest's connection, with its database and schema created: these tests make tables directly."""
+    conn, database, schema = snowflake_conn
     conn.cursor().execute(f'CREATE DATABASE IF NOT EXISTS "{database}"')
-    conn.cursor().execute(f'CREATE SCHEMA IF NOT EXISTS "{database}"."RAW"')
-    try:
-        yield conn, database, "RAW"
-    finally:
-        with contextlib.suppress(Exception):
-            conn.cursor().execute(f'DROP SCHEMA IF EXISTS "{database}"."RAW" CASCADE')
-        conn.close()
+    conn.cursor().execute(f'CREATE SCHEMA IF NOT EXISTS "{database}"."{schema}"')
+    return snowflake_conn
 
 
 def _create(conn_info, table: str, rows=ROWS, columns: str = COLUMNS) -> None:
@@ -223,7 +206,9 @@ def test_incremental_export_takes_only_new_rows(landing, glue, snowflake_conn):
     assert glue.get_table("exports_sales_log")["Parameters"]["recordCount"] == "5"
 
 
-def test_each_matching_table_is_an_asset_that_exports_and_registers(landing, glue, snowflake_conn, stack_env, tmp_path: Path):
+def test_each_matching_table_is_an_asset_that_exports_and_registers(
+    landing, glue, snowflake_conn, snowflake_database, tmp_path: Path
+):
     conn, database, schema = snowflake_conn
     _create(snowflake_conn, "SALES_2024")
     registry_file = tmp_path / "tables.yaml"
@@ -243,16 +228,7 @@ def test_each_matching_table_is_an_asset_that_exports_and_registers(landing, glu
     assert {k.to_user_string() for k in asset.keys} == {"exports/sales_2024", f"glue/{glue.database}/exports_sales_2024"}
     assert asset.specs_by_key[dg.AssetKey(["exports", "sales_2024"])].kinds == {"snowflake", "avro", "s3"}
 
-    snowflake = SnowflakeDatabase(
-        account=stack_env["SF_SNOWFLAKE_ACCOUNT"], user=stack_env["SF_SNOWFLAKE_USER"],
-        password=stack_env["SF_SNOWFLAKE_PASSWORD"], database=database, schema=schema,
-        additional_snowflake_connection_args={
-            "host": stack_env["SF_SNOWFLAKE_HOST"], "port": int(stack_env["SF_SNOWFLAKE_PORT"]),
-            "protocol": stack_env["SF_SNOWFLAKE_PROTOCOL"],
-            "session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False},
-        },
-    )
-    resources = {"landing": landing, "glue": glue, "snowflake": snowflake}
+    resources = {"landing": landing, "glue": glue, "snowflake": snowflake_database}
     dg.Definitions.validate_loadable(dg.Definitions(assets=built, resources=resources))
     result = dg.materialize([asset], resources=resources)
     assert result.success

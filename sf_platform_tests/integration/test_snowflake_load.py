@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
-import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -18,7 +16,6 @@ from sf_platform.core.ddl import snowflake_table_ref
 from sf_platform.core.registry import parse_registry
 from sf_platform.hops.crawl import crawl_table
 from sf_platform.hops.snowflake_load import SWAP_FALLBACK, SnowflakeLoadError, load_table
-from sf_platform.resources.snowflake import SnowflakeDatabase
 
 pytestmark = pytest.mark.integration
 
@@ -33,27 +30,6 @@ ORDERS_2 = (
     b"4,Choi,40.75,false,2024-03-04,2024-03-04 11:00:00,4.5\n"
     b"5,Jung,50.00,true,2024-03-05,2024-03-05 12:00:00,5\n"
 )
-
-
-@pytest.fixture()
-def snowflake_conn(stack_env):
-    """conftest's fixture, but cleaning up with DROP SCHEMA: fakesnow cannot parse DROP DATABASE."""
-    import snowflake.connector
-
-    database = f"SF_T_{uuid.uuid4().hex[:10].upper()}"
-    conn = snowflake.connector.connect(
-        user=stack_env["SF_SNOWFLAKE_USER"], password=stack_env["SF_SNOWFLAKE_PASSWORD"],
-        account=stack_env["SF_SNOWFLAKE_ACCOUNT"], host=stack_env["SF_SNOWFLAKE_HOST"],
-        port=int(stack_env["SF_SNOWFLAKE_PORT"]), protocol=stack_env["SF_SNOWFLAKE_PROTOCOL"],
-        database=database, schema="RAW", network_timeout=60,
-        session_parameters={"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False},
-    )
-    try:
-        yield conn, database, "RAW"
-    finally:
-        with contextlib.suppress(Exception):
-            conn.cursor().execute(f'DROP SCHEMA IF EXISTS "{database}"."RAW" CASCADE')
-        conn.close()
 
 
 def _registry(table: str, **settings):
@@ -273,22 +249,13 @@ def test_an_incompatible_type_change_fails_naming_the_column(landing, glue, snow
         _load(landing, glue, snowflake_conn, "orders", retyped)
 
 
-def test_the_asset_reports_rows_files_bytes_and_schema(landing, glue, snowflake_conn, stack_env):
+def test_the_asset_reports_rows_files_bytes_and_schema(landing, glue, snowflake_conn, snowflake_database):
     conn, database, schema = snowflake_conn
     registry = _registry("orders", types={"order_id": "bigint"})
     landing.put("orders/ORDERS_202403010000.csv", ORDERS_1 + b"x,Bad,1.00,true,2024-03-09,,1\n")
     crawl_table(landing, glue, "orders", registry.table("orders"))
     [asset] = build_snowflake_assets(registry, glue.database, database, schema)
-    snowflake = SnowflakeDatabase(
-        account=stack_env["SF_SNOWFLAKE_ACCOUNT"], user=stack_env["SF_SNOWFLAKE_USER"],
-        password=stack_env["SF_SNOWFLAKE_PASSWORD"], database=database, schema=schema,
-        additional_snowflake_connection_args={
-            "host": stack_env["SF_SNOWFLAKE_HOST"], "port": int(stack_env["SF_SNOWFLAKE_PORT"]),
-            "protocol": stack_env["SF_SNOWFLAKE_PROTOCOL"],
-            "session_parameters": {"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False},
-        },
-    )
-    result = dg.materialize([asset], resources={"landing": landing, "glue": glue, "snowflake": snowflake})
+    result = dg.materialize([asset], resources={"landing": landing, "glue": glue, "snowflake": snowflake_database})
     assert result.success
     [event] = result.get_asset_materialization_events()
     metadata = event.materialization.metadata
