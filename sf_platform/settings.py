@@ -34,6 +34,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "how far behind the newest LastModified the sensor still looks for objects it has not seen "
         "(S3 stamps an object with its upload's start: raise it above your longest upload)",
     ),
+    "SF_SENSOR_LIST_BUDGET": (
+        "20000",
+        "most keys the landing_files sensor lists per tick; a bigger bucket is swept over several ticks",
+    ),
     "SF_MYSQL_HOST": ("127.0.0.1", "MySQL/RDS host"),
     "SF_MYSQL_PORT": ("3306", "MySQL/RDS port"),
     "SF_MYSQL_USER": ("root", "MySQL user"),

@@ -1,4 +1,4 @@
-"""The new-file sensor's cursor: which objects in a listing are new or changed since the last tick.
+"""The new-file sensor's cursor: which listed objects are new or changed since the last look.
 
 S3's LastModified has whole-second resolution (many objects share one second), objects can appear in a
 listing with a timestamp slightly older than others already seen (LastModified is when an upload
@@ -6,6 +6,12 @@ started), and objects get deleted. So the cursor keeps a watermark plus a digest
 seen within a lag window before it: an object is new when it is newer than the window, or inside the
 window with a (key, ETag) not seen yet. Only the window's objects are kept, as 8-byte digests, so a
 burst of 100,000 files in one window costs about 1 MB of cursor instead of their keys.
+
+A big bucket is not listed in one tick: a *sweep* lists the folders a bounded number of keys per tick and
+resumes where the last tick stopped, so a tick's cost does not grow with the bucket. While a sweep runs,
+objects are judged against the last complete sweep's watermark and window; the watermark a sweep
+commits is never later than the moment it started, because an object that lands behind the sweep's
+position is only listed by the next sweep and must still be inside that sweep's window.
 """
 
 from __future__ import annotations
@@ -13,12 +19,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 DEFAULT_LAG = timedelta(minutes=5)
+# How long a file's expected new key (after organize moves it) is remembered if it never shows up.
+EXPECTED_MOVE_TTL = timedelta(hours=1)
 _DIGEST_BYTES = 8
+_SECONDS = struct.Struct(">q")  # a seen object's LastModified while its sweep is in progress
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -30,16 +40,95 @@ class ListedObject:
 
 
 @dataclass
+class Sweep:
+    """A listing of the table folders in progress, spread over several ticks."""
+
+    folders: tuple[str, ...]  # folders still to list; the first one is resumed after ``after``
+    started: datetime  # sensor clock when the sweep began
+    after: str = ""  # the last key listed in ``folders[0]`` ("" = from its start)
+    watermark: datetime = _EPOCH  # newest LastModified this sweep has listed
+    # digests listed at or after the window's start -> their LastModified (epoch seconds)
+    seen: dict[bytes, int] = field(default_factory=dict)
+
+
+@dataclass
 class Cursor:
-    watermark: datetime = _EPOCH  # newest LastModified seen
-    recent: frozenset[bytes] = frozenset()  # digests of (key, ETag) seen with LastModified in the window
+    watermark: datetime = _EPOCH  # newest LastModified the last complete sweep vouches for
+    recent: frozenset[bytes] = frozenset()  # digests of (key, ETag) it saw inside the window
+    sweep: Sweep | None = None
+    expected: dict[bytes, datetime] = field(default_factory=dict)  # digest -> forget after
 
     def seen(self, obj: ListedObject) -> bool:
         return digest(obj) in self.recent
 
+    # -- one sweep: begin, observe listed objects (any number of ticks), end -------------------------
+
+    def begin_sweep(self, folders: Iterable[str], now: datetime) -> None:
+        self.sweep = Sweep(tuple(sorted(folders)), started=now)
+
+    def observe(self, objects: Iterable[ListedObject], lag: timedelta = DEFAULT_LAG) -> list[ListedObject]:
+        """The new or changed ones among ``objects`` (listed by the current sweep), which it records."""
+        sweep = self._current()
+        window_start = self.watermark - lag
+        fresh = []
+        for obj in objects:
+            sweep.watermark = max(sweep.watermark, obj.last_modified)
+            if obj.last_modified < window_start:
+                continue
+            d = digest(obj)
+            # a re-upload of identical bytes (same ETag) is not new either
+            already = d in self.recent or d in sweep.seen
+            sweep.seen[d] = int(obj.last_modified.timestamp())
+            if not already and self.expected.pop(d, None) is None:
+                fresh.append(obj)
+        return fresh
+
+    def listed_up_to(self, key: str) -> None:
+        """The current folder has been listed up to ``key``; the next tick resumes after it."""
+        self._current().after = key
+
+    def folder_done(self) -> None:
+        sweep = self._current()
+        sweep.folders, sweep.after = sweep.folders[1:], ""
+
+    def end_sweep(self, now: datetime, lag: timedelta = DEFAULT_LAG) -> None:
+        """Commit a finished sweep: its watermark (capped at its start) and what it saw in the new window."""
+        sweep = self._current()
+        self.watermark = max(self.watermark, min(sweep.watermark, sweep.started))
+        window_start = int((self.watermark - lag).timestamp()) - 1  # seen keeps whole seconds
+        self.recent = frozenset(d for d, modified in sweep.seen.items() if modified >= window_start)
+        self.sweep = None
+        self.expected = {d: until for d, until in self.expected.items() if until > now}
+
+    def expect(self, key: str, etag: str, now: datetime) -> None:
+        """``key`` will appear with ``etag`` because the platform itself puts it there (organize moving
+        a loose file into its folder): not a new file when it is listed."""
+        self.expected[_digest(key, etag)] = now + EXPECTED_MOVE_TTL
+
+    def _current(self) -> Sweep:
+        if self.sweep is None:
+            raise RuntimeError("no sweep in progress: call begin_sweep first")
+        return self.sweep
+
+    # -- persistence --------------------------------------------------------------------------------
+
     def to_json(self) -> str:
-        packed = base64.b64encode(b"".join(sorted(self.recent))).decode()
-        return json.dumps({"watermark": self.watermark.isoformat(), "recent": packed, "version": 2})
+        data: dict = {"version": 3, "watermark": self.watermark.isoformat(), "recent": _pack(self.recent)}
+        if self.sweep is not None:
+            data["sweep"] = {
+                "folders": list(self.sweep.folders),
+                "after": self.sweep.after,
+                "started": self.sweep.started.isoformat(),
+                "watermark": self.sweep.watermark.isoformat(),
+                "seen": base64.b64encode(
+                    b"".join(d + _SECONDS.pack(m) for d, m in sorted(self.sweep.seen.items()))
+                ).decode(),
+            }
+        if self.expected:
+            data["expected"] = {
+                base64.b64encode(d).decode(): until.isoformat() for d, until in sorted(self.expected.items())
+            }
+        return json.dumps(data)
 
     @classmethod
     def from_json(cls, text: str | None) -> Cursor:
@@ -47,28 +136,35 @@ class Cursor:
             return cls()
         data = json.loads(text)
         watermark = datetime.fromisoformat(data["watermark"])
-        recent = data.get("recent") or {}
+        recent = data.get("recent", "")
         if isinstance(recent, dict):  # version 1 kept {key: etag}
             return cls(watermark, frozenset(_digest(k, e) for k, e in recent.items()))
-        packed = base64.b64decode(recent)
-        return cls(
-            watermark, frozenset(packed[i : i + _DIGEST_BYTES] for i in range(0, len(packed), _DIGEST_BYTES))
-        )
+        cursor = cls(watermark, frozenset(_unpack(recent)))
+        if sweep := data.get("sweep"):
+            cursor.sweep = Sweep(
+                tuple(sweep["folders"]),
+                started=datetime.fromisoformat(sweep["started"]),
+                after=sweep["after"],
+                watermark=datetime.fromisoformat(sweep["watermark"]),
+                seen=dict(_unpack_seen(sweep["seen"])),
+            )
+        cursor.expected = {
+            base64.b64decode(d): datetime.fromisoformat(until) for d, until in data.get("expected", {}).items()
+        }
+        return cursor
 
 
 def advance(
-    cursor: Cursor, listing: Iterable[ListedObject], lag: timedelta = DEFAULT_LAG
+    cursor: Cursor, listing: Iterable[ListedObject], lag: timedelta = DEFAULT_LAG, now: datetime | None = None
 ) -> tuple[list[ListedObject], Cursor]:
-    """New or changed objects of ``listing`` (sorted by key), and the cursor after them."""
-    objects = list(listing)
-    window_start = cursor.watermark - lag
-    # A re-upload of identical bytes (same ETag) is not new; run keys catch the rest.
-    fresh = [o for o in objects if o.last_modified >= window_start and not cursor.seen(o)]
-    watermark = max([cursor.watermark, *(o.last_modified for o in objects)])
-    new_window_start = watermark - lag
-    # Keep what is still inside the window; deleted objects simply drop out of the listing.
-    recent = frozenset(digest(o) for o in objects if o.last_modified >= new_window_start)
-    return sorted(fresh, key=lambda o: o.key), Cursor(watermark, recent)
+    """One whole sweep in one step (a bucket small enough to list in one tick): the new or changed
+    objects of ``listing`` (sorted by key) and the cursor after them."""
+    now = now or datetime.now(UTC)
+    after = Cursor(cursor.watermark, cursor.recent, None, dict(cursor.expected))
+    after.begin_sweep([], now)
+    fresh = after.observe(listing, lag)
+    after.end_sweep(now, lag)
+    return sorted(fresh, key=lambda o: o.key), after
 
 
 def digest(obj: ListedObject) -> bytes:
@@ -82,3 +178,18 @@ def _digest(key: str, etag: str) -> bytes:
 
 def _clean(etag: str) -> str:
     return etag.strip().strip('"')
+
+
+def _pack(digests: Iterable[bytes]) -> str:
+    return base64.b64encode(b"".join(sorted(digests))).decode()
+
+
+def _unpack(text: str) -> Sequence[bytes]:
+    packed = base64.b64decode(text)
+    return [packed[i : i + _DIGEST_BYTES] for i in range(0, len(packed), _DIGEST_BYTES)]
+
+
+def _unpack_seen(text: str) -> Iterable[tuple[bytes, int]]:
+    packed, size = base64.b64decode(text), _DIGEST_BYTES + _SECONDS.size
+    for i in range(0, len(packed), size):
+        yield packed[i : i + _DIGEST_BYTES], _SECONDS.unpack_from(packed, i + _DIGEST_BYTES)[0]

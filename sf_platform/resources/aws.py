@@ -54,6 +54,13 @@ class LandingBucket(dg.ConfigurableResource):
             objects.extend(page.get("Contents", []))
         return sorted(objects, key=lambda o: (o["LastModified"], o["Key"]))
 
+    def list_page(self, prefix: str, *, after: str = "", max_keys: int = 1000) -> tuple[list[dict], bool]:
+        """One page of the objects under ``prefix`` in key order, starting after the key ``after``;
+        -> (objects, whether more follow)."""
+        kwargs = {"StartAfter": after} if after else {}
+        page = self.client().list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=max_keys, **kwargs)
+        return page.get("Contents", []), page.get("IsTruncated", False)
+
     def list_top_level(self) -> tuple[list[dict], list[str]]:
         """Objects directly at the bucket root (loose landing files) and the top-level folder names
         (``member/`` -> ``member``), in one paged listing; folders are not entered."""

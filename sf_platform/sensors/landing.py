@@ -4,12 +4,16 @@ Automation choice: the sensor targets the chain. One run per table with new or c
 ``s3/<table>`` and everything downstream of it (catalog, MySQL, Snowflake), so a landed file reaches
 MySQL and Snowflake with no manual step, and the run key (table + each object's key and ETag) means a
 file never triggers two runs.
+
+Each tick lists the loose files at the bucket root and at most ``SF_SENSOR_LIST_BUDGET`` keys of the
+table folders: a bucket bigger than that is swept over several ticks (see ``core/sensor_cursor``), so a
+tick takes the same time over 100,000 objects as over 20,000. A loose file's run moves it into its folder
+with the same ETag; the cursor expects that copy, so it does not trigger a second run.
 """
 
 import hashlib
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 from botocore.exceptions import ClientError
@@ -18,7 +22,7 @@ from sf_platform import settings
 from sf_platform.assets.landing import s3_key
 from sf_platform.core.naming import classify_loose_key, is_data_key, is_hidden_name, table_of_key
 from sf_platform.core.registry import Registry
-from sf_platform.core.sensor_cursor import Cursor, ListedObject, advance
+from sf_platform.core.sensor_cursor import Cursor, ListedObject
 from sf_platform.resources.aws import LandingBucket
 
 
@@ -29,17 +33,35 @@ def table_for_key(key: str, pattern: str) -> str | None:
     return table_of_key(key) if is_data_key(key) else None
 
 
-def list_landing(landing: LandingBucket, skip_folders: set[str]) -> list[dict]:
-    """Loose files at the root and every object in the table folders. Folders the platform writes to
-    (hidden ``_curated/``, ``_quarantine/``, ..., and ``skip_folders`` such as the exports prefix) are not
-    listed at all; the folders are listed concurrently (one paged listing each)."""
+def scan(
+    landing: LandingBucket, cursor: Cursor, skip_folders: set[str], budget: int, lag: timedelta, now: datetime
+) -> tuple[list[ListedObject], int]:
+    """One tick's look at the bucket: all the loose files at the root (every tick: that is where files
+    land), then the current sweep's next ``budget`` keys of the table folders, resumed where the last tick
+    stopped. Folders the platform writes to (hidden ``_curated/``, ``_quarantine/``, ..., and
+    ``skip_folders`` such as the exports prefix) are never listed. -> (new or changed objects, keys listed)."""
     loose, folders = landing.list_top_level()
-    folders = [f for f in folders if f not in skip_folders and not is_hidden_name(f)]
-    if not folders:
-        return loose
-    with ThreadPoolExecutor(min(8, len(folders))) as pool:
-        listings = pool.map(lambda folder: landing.list_objects(f"{folder}/"), folders)
-        return [*loose, *(o for listing in listings for o in listing)]
+    if cursor.sweep is None:
+        cursor.begin_sweep((f for f in folders if f not in skip_folders and not is_hidden_name(f)), now)
+    fresh = cursor.observe(map(_listed, loose), lag)
+    in_folders = 0
+    while cursor.sweep.folders and in_folders < budget:
+        page, more = landing.list_page(
+            f"{cursor.sweep.folders[0]}/", after=cursor.sweep.after, max_keys=min(1000, budget - in_folders)
+        )
+        fresh += cursor.observe(map(_listed, page), lag)
+        in_folders += len(page)
+        if more and page:
+            cursor.listed_up_to(page[-1]["Key"])
+        else:
+            cursor.folder_done()
+    if not cursor.sweep.folders:
+        cursor.end_sweep(now, lag)
+    return fresh, len(loose) + in_folders
+
+
+def _listed(obj: dict) -> ListedObject:
+    return ListedObject(obj["Key"], obj["ETag"], obj["LastModified"])
 
 
 def run_key(table: str, objects: list[ListedObject]) -> str:
@@ -50,6 +72,7 @@ def run_key(table: str, objects: list[ListedObject]) -> str:
 def build_landing_sensor(registry: Registry) -> dg.SensorDefinition:
     interval = int(settings.get("SF_SENSOR_INTERVAL_SECONDS"))
     lag = timedelta(seconds=int(settings.get("SF_SENSOR_LAG_SECONDS")))
+    budget = int(settings.get("SF_SENSOR_LIST_BUDGET"))
     pattern = registry.landing.loose_file_pattern
     skip_folders = {registry.exports.prefix.split("/")[0]} if registry.exports else set()
     every_chain = dg.AssetSelection.assets(*[s3_key(t) for t in registry.tables]).downstream()
@@ -62,25 +85,25 @@ def build_landing_sensor(registry: Registry) -> dg.SensorDefinition:
         target=every_chain,
     )
     def landing_files(context: dg.SensorEvaluationContext, landing: LandingBucket):
-        cursor = Cursor.from_json(context.cursor)
+        cursor, now = Cursor.from_json(context.cursor), datetime.now(UTC)
         try:
-            objects = list_landing(landing, skip_folders)
+            fresh, listed = scan(landing, cursor, skip_folders, budget, lag, now)
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "NoSuchBucket":
                 return dg.SkipReason(f"bucket {landing.bucket} does not exist yet")
             raise
-        listing = [ListedObject(o["Key"], o["ETag"], o["LastModified"]) for o in objects]
-        fresh, next_cursor = advance(cursor, listing, lag)
         by_table: dict[str, list[ListedObject]] = defaultdict(list)
         unregistered: set[str] = set()
-        for obj in fresh:
+        for obj in sorted(fresh, key=lambda o: o.key):
             table = table_for_key(obj.key, pattern)
             if table is None:
                 continue
-            if table in registry.tables:
-                by_table[table].append(obj)
-            else:
+            if table not in registry.tables:
                 unregistered.add(table)
+                continue
+            by_table[table].append(obj)
+            if "/" not in obj.key:  # the run organizes it into its folder: that copy is not a new file
+                cursor.expect(classify_loose_key(obj.key, pattern).destination, obj.etag, now)
         if unregistered:
             context.log.warning(
                 f"new files for tables not in {registry.source}: {sorted(unregistered)}; "
@@ -96,9 +119,10 @@ def build_landing_sensor(registry: Registry) -> dg.SensorDefinition:
             )
             for table, objects in sorted(by_table.items())
         ]
-        context.update_cursor(next_cursor.to_json())
+        context.update_cursor(cursor.to_json())
         if not requests:
-            return dg.SkipReason(f"no new or changed files ({len(listing)} objects listed)")
+            progress = f"; sweep resumes at {cursor.sweep.folders[0]}/" if cursor.sweep else ""
+            return dg.SkipReason(f"no new or changed files ({listed} objects listed{progress})")
         return requests
 
     return landing_files

@@ -1,12 +1,14 @@
-"""The new-file sensor's cursor: same-second objects, changed ETags, deletions, late arrivals, size."""
+"""The new-file sensor's cursor: same-second objects, changed ETags, deletions, late arrivals, size,
+sweeps spread over ticks, and organized copies that are expected."""
 
 import json
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sf_platform.core.sensor_cursor import Cursor, ListedObject, advance, digest
+from sf_platform.sensors.landing import scan
 
 T0 = datetime(2025, 8, 29, 15, 11, 0, tzinfo=UTC)
 
@@ -124,3 +126,102 @@ def test_every_current_version_is_reported_and_never_twice_in_a_row(events, tick
     for key, etag in reported:
         assert last_etag.get(key) != etag, f"{key} reported twice with etag {etag}"
         last_etag[key] = etag
+
+
+# -- sweeps over several ticks ---------------------------------------------------------------------
+
+
+def test_an_object_landing_behind_a_long_sweep_is_found_by_the_next_sweep():
+    """The sweep takes longer than the lag: objects it lists late are much newer than one that landed
+    behind its position. That one must still be inside the next sweep's window."""
+    lag = timedelta(minutes=5)
+    cursor = Cursor()
+    cursor.begin_sweep(["a", "b"], now=T0)
+    cursor.observe([obj("a/1.csv", seconds=-86_400)], lag)
+    cursor.folder_done()
+    behind = obj("a/2.csv", seconds=60)  # lands in a/ after the sweep has passed it
+    cursor.observe([obj("b/1.csv", seconds=3_600)], lag)  # an hour later the sweep reaches b/
+    cursor.folder_done()
+    cursor.end_sweep(T0 + timedelta(seconds=3_600), lag)
+    assert cursor.watermark == T0  # capped at the sweep's start, not b/1.csv's hour
+    cursor.begin_sweep(["a", "b"], now=T0 + timedelta(seconds=3_601))
+    assert keys(cursor.observe([obj("a/1.csv", seconds=-86_400), behind], lag)) == ["a/2.csv"]
+
+
+def test_an_expected_copy_is_not_new_but_a_later_replacement_is():
+    cursor = Cursor()
+    cursor.expect("member/M.csv", '"e1"', now=T0)
+    cursor.begin_sweep(["member"], now=T0)
+    assert cursor.observe([obj("member/M.csv", "e1")]) == []
+    assert cursor.expected == {}
+    cursor.end_sweep(T0)
+    new, _ = advance(cursor, [obj("member/M.csv", "e2", seconds=9)], now=T0)
+    assert keys(new) == ["member/M.csv"]
+
+
+def test_an_expected_copy_that_never_shows_up_is_forgotten():
+    cursor = Cursor()
+    cursor.expect("member/M.csv", "e1", now=T0)
+    _, cursor = advance(cursor, [], now=T0 + timedelta(minutes=59))
+    assert len(cursor.expected) == 1
+    _, cursor = advance(cursor, [], now=T0 + timedelta(minutes=61))
+    assert cursor.expected == {}
+
+
+def test_a_cursor_in_the_middle_of_a_sweep_round_trips_through_json():
+    cursor = Cursor()
+    cursor.expect("member/M.csv", "e1", now=T0)
+    cursor.begin_sweep(["member", "school"], now=T0)
+    cursor.observe([obj("member/a.csv", seconds=1), obj("member/b.csv", seconds=2)])
+    cursor.listed_up_to("member/b.csv")
+    assert Cursor.from_json(cursor.to_json()) == cursor
+
+
+class Bucket:
+    """S3's listing semantics in memory (key order, StartAfter, MaxKeys, delimiter at the root)."""
+
+    def __init__(self):
+        self.objects: dict[str, ListedObject] = {}
+
+    def _dict(self, o):
+        return {"Key": o.key, "ETag": o.etag, "LastModified": o.last_modified}
+
+    def list_top_level(self):
+        loose = [self._dict(o) for k, o in sorted(self.objects.items()) if "/" not in k]
+        return loose, sorted({k.split("/")[0] for k in self.objects if "/" in k})
+
+    def list_page(self, prefix, *, after="", max_keys=1000):
+        matching = [k for k in sorted(self.objects) if k.startswith(prefix) and k > after]
+        return [self._dict(self.objects[k]) for k in matching[:max_keys]], len(matching) > max_keys
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a/1", "a/2", "a/3", "b/1", "b/2", "c/1", "c/2", "root.csv"]),
+            st.sampled_from(["e1", "e2"]),
+            st.integers(0, 3),  # seconds until the next write
+        ),
+        max_size=20,
+    ),
+    st.integers(1, 4),
+    st.integers(0, 600),
+)
+@settings(deadline=None)
+def test_swept_over_ticks_every_current_version_is_reported_and_never_twice_in_a_row(writes, budget, tick):
+    """Writes land between ticks of a sensor that lists at most ``budget`` keys per tick, with the
+    clock moving ``tick`` seconds per tick (so a sweep can last far longer than the lag): after the
+    writes stop and two more sweeps pass, every object's final (key, ETag) has been reported, and no
+    write was reported twice. (A re-upload of identical bytes is a write: once the window has moved past
+    the first upload it may be reported again, and its run key or the ledgers make that run a no-op.)"""
+    lag = timedelta(seconds=60)
+    bucket, cursor, reported, clock = Bucket(), Cursor(), [], T0
+    for key, etag, pause in [*writes, *[(None, None, 0)] * 40]:
+        if key is not None:
+            bucket.objects[key] = ListedObject(key, etag, clock)
+            clock += timedelta(seconds=pause)
+        clock += timedelta(seconds=tick)
+        fresh, _ = scan(bucket, cursor, set(), budget, lag, clock)
+        reported.extend(fresh)
+    assert {(o.key, o.etag) for o in bucket.objects.values()} <= {(o.key, o.etag) for o in reported}
+    assert len(reported) == len(set(reported)), "a write was reported twice"
