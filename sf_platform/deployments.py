@@ -12,7 +12,7 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from sf_platform import settings
-from sf_platform.resources.aws import GlueCatalog, LandingBucket
+from sf_platform.resources.aws import GlueCatalog, LandingBucket, LandingEvents
 from sf_platform.resources.mysql import MySQLResource
 from sf_platform.resources.snowflake import SnowflakeDatabase
 
@@ -37,6 +37,13 @@ def resources(cfg: settings.Settings) -> dict:
     )
     return {
         "landing": LandingBucket(s3=s3, bucket=_env("SF_LANDING_BUCKET")),
+        "landing_events": LandingEvents(
+            region_name=_env("SF_AWS_REGION"),
+            endpoint_url=_env("SF_AWS_ENDPOINT_URL"),
+            aws_access_key_id=_env("SF_AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=_env("SF_AWS_SECRET_ACCESS_KEY"),
+            queue_url=_env("SF_LANDING_QUEUE_URL"),
+        ),
         "glue": GlueCatalog(
             region_name=_env("SF_AWS_REGION"),
             endpoint_url=_env("SF_AWS_ENDPOINT_URL"),

@@ -38,6 +38,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "20000",
         "most keys the landing_files sensor lists per tick; a bigger bucket is swept over several ticks",
     ),
+    "SF_LANDING_QUEUE_URL": (
+        "",
+        "SQS queue receiving the landing bucket's S3 ObjectCreated notifications; empty = listing only",
+    ),
     "SF_MYSQL_HOST": ("127.0.0.1", "MySQL/RDS host"),
     "SF_MYSQL_PORT": ("3306", "MySQL/RDS port"),
     "SF_MYSQL_USER": ("root", "MySQL user"),

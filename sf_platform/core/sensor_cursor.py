@@ -83,6 +83,22 @@ class Cursor:
                 fresh.append(obj)
         return fresh
 
+    def announce(self, objects: Iterable[ListedObject]) -> list[ListedObject]:
+        """The new or changed ones among objects an S3 event announced. They are recorded where the
+        sweeps look, so a sweep that lists them later does not report them again."""
+        fresh, announced = [], set()
+        for obj in objects:
+            d = digest(obj)
+            if d in self.recent or d in announced or (self.sweep is not None and d in self.sweep.seen):
+                continue
+            announced.add(d)
+            if self.sweep is not None:
+                self.sweep.seen[d] = int(obj.last_modified.timestamp())
+            if self.expected.pop(d, None) is None:
+                fresh.append(obj)
+        self.recent |= announced
+        return fresh
+
     def listed_up_to(self, key: str) -> None:
         """The current folder has been listed up to ``key``; the next tick resumes after it."""
         self._current().after = key

@@ -1,4 +1,5 @@
-"""AWS resources: the landing bucket (over dagster-aws ``S3Resource``) and the Glue Data Catalog.
+"""AWS resources: the landing bucket (over dagster-aws ``S3Resource``), its S3 event queue (SQS) and the
+Glue Data Catalog.
 
 Each exposes only what the assets need: list/read/move/write objects, and get/create/update tables
 and partitions. Credentials come from the deployment's environment (or the default AWS chain).
@@ -309,6 +310,58 @@ def _etag_is_md5(obj: Mapping) -> bool:
     if "-" in normalize_etag(obj["ETag"]) or "ContentLength" not in obj:
         return False
     return obj.get("ServerSideEncryption") in (None, "AES256") and not obj.get("SSECustomerAlgorithm")
+
+
+class LandingEvents(dg.ConfigurableResource):
+    """The SQS queue the landing bucket's S3 event notifications go to (optional: without a queue URL the
+    sensor relies on listing alone)."""
+
+    region_name: str = Field(description="AWS region (SF_AWS_REGION)")
+    endpoint_url: str | None = Field(default=None, description="Custom endpoint, e.g. the local moto server")
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    queue_url: str | None = Field(default=None, description="SQS queue URL (SF_LANDING_QUEUE_URL)")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.queue_url)
+
+    def client(self):
+        return _shared_client(self, self._new_client, exclude={"queue_url"})
+
+    def _new_client(self):
+        return boto3.session.Session().client(
+            "sqs",
+            region_name=self.region_name,
+            endpoint_url=self.endpoint_url or None,
+            aws_access_key_id=self.aws_access_key_id or None,
+            aws_secret_access_key=self.aws_secret_access_key or None,
+            config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+        )
+
+    def receive(self, limit: int, visibility_seconds: int) -> list[dict]:
+        """Up to ``limit`` waiting messages (10 per call, no long polling: a sensor tick must not wait).
+        Each stays invisible to other readers for ``visibility_seconds`` unless deleted."""
+        messages: list[dict] = []
+        while len(messages) < limit:
+            batch = self.client().receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, limit - len(messages)),
+                VisibilityTimeout=visibility_seconds,
+                WaitTimeSeconds=0,
+            ).get("Messages", [])
+            if not batch:
+                break
+            messages.extend(batch)
+        return messages
+
+    def delete(self, messages: Sequence[dict]) -> None:
+        for start in range(0, len(messages), 10):
+            batch = messages[start : start + 10]
+            self.client().delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+            )
 
 
 class GlueCatalog(dg.ConfigurableResource):

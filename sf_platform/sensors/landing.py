@@ -9,6 +9,10 @@ Each tick lists the loose files at the bucket root and at most ``SF_SENSOR_LIST_
 table folders: a bucket bigger than that is swept over several ticks (see ``core/sensor_cursor``), so a
 tick takes the same time over 100,000 objects as over 20,000. A loose file's run moves it into its folder
 with the same ETag; the cursor expects that copy, so it does not trigger a second run.
+
+With ``SF_LANDING_QUEUE_URL`` set, each tick also reads the bucket's S3 event notifications from SQS:
+a new file is then reported on the next tick wherever the sweep is, and the sweep is the safety net for
+any notification that never arrives.
 """
 
 import hashlib
@@ -22,8 +26,12 @@ from sf_platform import settings
 from sf_platform.assets.landing import s3_key
 from sf_platform.core.naming import classify_loose_key, is_data_key, is_hidden_name, table_of_key
 from sf_platform.core.registry import Registry
+from sf_platform.core.s3_events import objects_of_message
 from sf_platform.core.sensor_cursor import Cursor, ListedObject
-from sf_platform.resources.aws import LandingBucket
+from sf_platform.resources.aws import LandingBucket, LandingEvents
+
+
+EVENTS_PER_TICK = 1000  # S3 notifications read per tick (10 per SQS call); more wait for the next tick
 
 
 def table_for_key(key: str, pattern: str) -> str | None:
@@ -60,6 +68,29 @@ def scan(
     return fresh, len(loose) + in_folders
 
 
+def watched(key: str, skip_folders: set[str]) -> bool:
+    """Whether ``key`` is somewhere files land: the root or a table folder, not a platform folder."""
+    folder = key.split("/")[0] if "/" in key else ""
+    return not folder or (folder not in skip_folders and not is_hidden_name(folder))
+
+
+def read_events(
+    context: dg.SensorEvaluationContext, events: LandingEvents, bucket: str, interval: int
+) -> tuple[list[ListedObject], list[dict]]:
+    """The objects the waiting S3 notifications announce, and the messages read (to delete once
+    handled). A message that is no S3 event is left in the queue (its dead-letter queue, if set,
+    takes it after a few receives) and reported."""
+    announced, read = [], []
+    for message in events.receive(EVENTS_PER_TICK, visibility_seconds=max(60, 4 * interval)):
+        try:
+            announced += objects_of_message(message["Body"], bucket).created
+        except ValueError as exc:
+            context.log.warning(f"SQS message {message.get('MessageId')} is not an S3 event, left in the queue: {exc}")
+            continue
+        read.append(message)
+    return announced, read
+
+
 def _listed(obj: dict) -> ListedObject:
     return ListedObject(obj["Key"], obj["ETag"], obj["LastModified"])
 
@@ -67,6 +98,18 @@ def _listed(obj: dict) -> ListedObject:
 def run_key(table: str, objects: list[ListedObject]) -> str:
     digest = hashlib.sha256("\n".join(f"{o.key}\t{o.etag}" for o in objects).encode()).hexdigest()[:24]
     return f"{table}:{digest}"
+
+
+def file_tags(objects: list[ListedObject], limit: int = 1000) -> dict[str, str]:
+    """Which files a run was requested for, as run tags the UI shows (the key list cut at ``limit``)."""
+    keys, shown = [o.key for o in objects], ""
+    for i, key in enumerate(keys):
+        more = f", ... ({len(keys) - i} more)"
+        if len(shown) + len(key) + 2 + len(more) > limit:
+            shown += more
+            break
+        shown += (", " if shown else "") + key
+    return {"sf/new_files": str(len(keys)), "sf/new_file_keys": shown}
 
 
 def build_landing_sensor(registry: Registry) -> dg.SensorDefinition:
@@ -84,7 +127,9 @@ def build_landing_sensor(registry: Registry) -> dg.SensorDefinition:
         default_status=dg.DefaultSensorStatus.RUNNING,
         target=every_chain,
     )
-    def landing_files(context: dg.SensorEvaluationContext, landing: LandingBucket):
+    def landing_files(
+        context: dg.SensorEvaluationContext, landing: LandingBucket, landing_events: LandingEvents
+    ):
         cursor, now = Cursor.from_json(context.cursor), datetime.now(UTC)
         try:
             fresh, listed = scan(landing, cursor, skip_folders, budget, lag, now)
@@ -92,6 +137,10 @@ def build_landing_sensor(registry: Registry) -> dg.SensorDefinition:
             if exc.response["Error"]["Code"] == "NoSuchBucket":
                 return dg.SkipReason(f"bucket {landing.bucket} does not exist yet")
             raise
+        read: list[dict] = []
+        if landing_events.enabled:
+            announced, read = read_events(context, landing_events, landing.bucket, interval)
+            fresh += cursor.announce(o for o in announced if watched(o.key, skip_folders))
         by_table: dict[str, list[ListedObject]] = defaultdict(list)
         unregistered: set[str] = set()
         for obj in sorted(fresh, key=lambda o: o.key):
@@ -115,11 +164,14 @@ def build_landing_sensor(registry: Registry) -> dg.SensorDefinition:
                 asset_selection=list(
                     dg.AssetSelection.assets(s3_key(table)).downstream().resolve(_graph(context))
                 ),
-                tags={"sf/table": table, "sf/trigger": "landing_files"},
+                tags={"sf/table": table, "sf/trigger": "landing_files", **file_tags(objects)},
             )
             for table, objects in sorted(by_table.items())
         ]
         context.update_cursor(cursor.to_json())
+        # Deleted before Dagster stores the run requests: if this tick dies now, the sweep still lists
+        # those files (their run only waits for it).
+        landing_events.delete(read)
         if not requests:
             progress = f"; sweep resumes at {cursor.sweep.folders[0]}/" if cursor.sweep else ""
             return dg.SkipReason(f"no new or changed files ({listed} objects listed{progress})")

@@ -1,6 +1,7 @@
 """The landing_files sensor evaluated against the moto server: which tables get runs, past 1,000 keys,
 platform-owned folders never listed, unchanged listings skipped, replaced objects picked up, a bucket
-swept over several ticks, and a loose file's organized copy not triggering a second run."""
+swept over several ticks, a loose file's organized copy not triggering a second run, and S3 event
+notifications read from SQS."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sf_platform.core.registry import parse_registry
 from sf_platform.definitions import build_definitions
 from sf_platform.core.sensor_cursor import Cursor
 from sf_platform.hops.organize import organize
+from sf_platform.resources.aws import LandingEvents
 from sf_platform.sensors.landing import build_landing_sensor, scan
 from sf_platform.settings import Settings
 
@@ -33,13 +35,17 @@ def listed_keys(landing, skip_folders=frozenset()):
     return {o.key for o in fresh}
 
 
-def tick(landing, cursor):
+def tick(landing, cursor, events=None):
     sensor = build_landing_sensor(REGISTRY)
     defs = build_definitions(Settings.from_env())
+    events = events or LandingEvents(region_name="us-east-1")  # no queue: listing only
     with (
         dg.instance_for_test() as instance,
         dg.build_sensor_context(
-            instance=instance, cursor=cursor, definitions=defs, resources={"landing": landing}
+            instance=instance,
+            cursor=cursor,
+            definitions=defs,
+            resources={"landing": landing, "landing_events": events},
         ) as context,
     ):
         result = sensor.evaluate_tick(context)
@@ -89,16 +95,16 @@ def test_sensor_pages_past_1000_keys_and_reports_only_the_new_one(landing):
 
 
 def test_a_bucket_bigger_than_the_budget_is_swept_over_ticks_and_misses_nothing(landing, monkeypatch):
-    monkeypatch.setenv("SF_SENSOR_LIST_BUDGET", "1000")
+    monkeypatch.setenv("SF_SENSOR_LIST_BUDGET", "100")
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda i: landing.put(f"member/part-{i:05d}.csv", b"MEMBER_ID\n1\n"), range(1_500)))
+        list(pool.map(lambda i: landing.put(f"member/part-{i:05d}.csv", b"MEMBER_ID\n1\n"), range(150)))
     landing.put("school_info/SCHOOL_INFO_202508011200.csv", b"SCHOOL_ID\n3\n")
 
-    first, runs = tick(landing, None)  # member's first 1,000 keys
+    first, runs = tick(landing, None)  # member's first 100 keys
     assert set(runs) == {"member"} and "member" in Cursor.from_json(first.cursor).sweep.folders
     # lands behind the sweep's position: only the next sweep lists it
     landing.put("member/part-00000-b.csv", b"MEMBER_ID\n2\n")
-    second, runs = tick(landing, first.cursor)  # member's last 500, then school_info: sweep complete
+    second, runs = tick(landing, first.cursor)  # member's last 50, then school_info: sweep complete
     assert set(runs) == {"member", "school_info"} and Cursor.from_json(second.cursor).sweep is None
     third, runs = tick(landing, second.cursor)
     assert set(runs) == {"member"}  # part-00000-b.csv, found by the new sweep
@@ -117,3 +123,64 @@ def test_a_loose_file_moved_by_organize_does_not_trigger_a_second_run(landing):
     landing.put("member/MEMBER_202508291511.csv", b"MEMBER_ID\n1\n2\n")  # then really replaced
     _, runs = tick(landing, second.cursor)
     assert set(runs) == {"member"}
+
+
+@pytest.fixture
+def landing_events(landing, stack_env):
+    """An SQS queue on the moto server that receives the landing bucket's ObjectCreated notifications."""
+    connection = dict(
+        region_name=stack_env["SF_AWS_REGION"],
+        endpoint_url=stack_env["SF_AWS_ENDPOINT_URL"],
+        aws_access_key_id=stack_env["SF_AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=stack_env["SF_AWS_SECRET_ACCESS_KEY"],
+    )
+    sqs = LandingEvents(**connection).client()
+    url = sqs.create_queue(QueueName=f"{landing.bucket}-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    landing.client().put_bucket_notification_configuration(
+        Bucket=landing.bucket,
+        NotificationConfiguration={"QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]},
+    )
+    return LandingEvents(**connection, queue_url=url)
+
+
+def waiting(events) -> int:
+    attributes = events.client().get_queue_attributes(
+        QueueUrl=events.queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(v) for v in attributes.values())
+
+
+def test_s3_notifications_report_a_file_the_sweep_has_not_reached_and_it_is_not_reported_again(
+    landing, landing_events, monkeypatch
+):
+    monkeypatch.setenv("SF_SENSOR_LIST_BUDGET", "100")
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: landing.put(f"member/part-{i:05d}.csv", b"MEMBER_ID\n1\n"), range(150)))
+    landing.put("school_info/SCHOOL_INFO_202508011200.csv", b"SCHOOL_ID\n3\n")
+    cursor = None
+    while True:  # the first sweep, with every notification of the objects above read on the way
+        result, _ = tick(landing, cursor, landing_events)
+        cursor = result.cursor
+        if Cursor.from_json(cursor).sweep is None:
+            break
+    assert waiting(landing_events) == 0, "read notifications are deleted"
+
+    first, _ = tick(landing, cursor, landing_events)  # a new sweep: member's first 100 keys
+    landing.put("member/part-00000-b.csv", b"MEMBER_ID\n2\n")  # behind the sweep's position
+    landing.put("_curated/member/x.parquet", b"x")  # the platform's own folder: never a run
+    second, runs = tick(landing, first.cursor, landing_events)
+    assert set(runs) == {"member"} and runs["member"].tags["sf/new_file_keys"] == "member/part-00000-b.csv"
+    third, runs = tick(landing, second.cursor, landing_events)
+    assert runs == {}
+    _, runs = tick(landing, third.cursor, landing_events)  # the next sweep lists it: already reported
+    assert runs == {}
+
+
+def test_a_message_that_is_no_s3_event_is_left_in_the_queue_and_the_rest_are_read(landing, landing_events):
+    landing_events.client().send_message(QueueUrl=landing_events.queue_url, MessageBody="hello")
+    landing.put("member/MEMBER_202508011200.csv", b"MEMBER_ID\n1\n")
+    _, runs = tick(landing, None, landing_events)
+    assert set(runs) == {"member"}
+    assert waiting(landing_events) == 1
