@@ -6,8 +6,10 @@ folders. The sensor then lists it over HTTP, exactly as it lists real S3: each t
 root and at most SF_SENSOR_LIST_BUDGET keys of the folders, so the bucket is swept over several ticks.
 Two scenarios:
 
-- steady: the 100,000 objects landed a day ago;
-- burst: they all landed inside the sensor's lag window, so the cursor holds a digest of each of them.
+- steady: the 100,000 objects landed over the 30 days before yesterday;
+- burst: they all landed in the last 4 minutes, inside the sensor's lag window, so the cursor holds a
+  digest of each of them;
+- events: steady, with the bucket's S3 notifications going to an SQS queue the sensor reads.
 
 In each, the first sweep runs from no cursor; then 10 files land (5 loose at the root, 5 in table
 folders) and ticks run until all 10 have been reported. Reported: the slowest and mean tick against
@@ -38,13 +40,19 @@ RESULTS = BENCH / "results" / "bench_sensor.json"
 SENSOR_TIMEOUT_S = 60  # Dagster's default DAGSTER_SENSOR_GRPC_TIMEOUT_SECONDS
 BUCKET = "sf-bench-sensor"
 NEW_FILES = 10
+# name: (objects landed this long ago, spread over this many seconds before that, S3 notifications to SQS)
+SCENARIOS = {
+    "steady": (86_400, 30 * 86_400, False),
+    "burst": (0, 240, False),
+    "events": (86_400, 30 * 86_400, True),
+}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", type=int, default=100_000)
     parser.add_argument(
-        "--serve", nargs=2, type=int, metavar=("OBJECTS", "AGE_SECONDS"), help=argparse.SUPPRESS
+        "--serve", nargs=3, type=int, metavar=("OBJECTS", "AGE", "SPREAD"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     if args.serve:
@@ -67,8 +75,8 @@ def main() -> int:
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
         "sensor_timeout_seconds": SENSOR_TIMEOUT_S,
     }
-    for name, age in (("steady", 86_400), ("burst", 0)):
-        result[name] = scenario(registry, defs, args.objects, age)
+    for name, (age, spread, events) in SCENARIOS.items():
+        result[name] = scenario(registry, defs, args.objects, age, spread, events)
         figures = result[name]
         print(
             f"{name:7s} {args.objects:,} objects (filled in {figures['fill_seconds']} s), budget "
@@ -86,23 +94,23 @@ def main() -> int:
     print(f"wrote {RESULTS.relative_to(BENCH.parent)}")
     ok = all(
         result[n]["tick_seconds"] < SENSOR_TIMEOUT_S / 4 and result[n]["new_reported"] == NEW_FILES
-        for n in ("steady", "burst")
+        for n in SCENARIOS
     )
     return 0 if ok else 1
 
 
-def scenario(registry, defs, objects: int, age_seconds: int) -> dict:
+def scenario(registry, defs, objects: int, age_seconds: int, spread_seconds: int, events: bool) -> dict:
     import boto3
     from dagster_aws.s3 import S3Resource
 
     from sf_platform import settings
     from sf_platform.core.sensor_cursor import Cursor
-    from sf_platform.resources.aws import LandingBucket
+    from sf_platform.resources.aws import LandingBucket, LandingEvents
     from sf_platform.sensors.landing import build_landing_sensor, scan
 
     started = time.monotonic()
     server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(objects), str(age_seconds)],
+        [sys.executable, __file__, "--serve", str(objects), str(age_seconds), str(spread_seconds)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -118,11 +126,14 @@ def scenario(registry, defs, objects: int, age_seconds: int) -> dict:
             "aws_secret_access_key": "bench",
         }
         landing = LandingBucket(s3=S3Resource(endpoint_url=endpoint, **credentials), bucket=BUCKET)
+        queue = LandingEvents(endpoint_url=endpoint, **credentials)
+        if events:  # notifications from now on (the backend was filled without them)
+            queue = LandingEvents(endpoint_url=endpoint, **credentials, queue_url=notify(queue, landing))
         sensor = build_landing_sensor(registry)
         # the first sweep (no cursor): every object is new, the sweep spans ceil(objects / budget) ticks
-        first = [tick(sensor, defs, landing, None)]
+        first = [tick(sensor, defs, landing, queue, None)]
         while Cursor.from_json(first[-1]["cursor"]).sweep is not None:
-            first.append(tick(sensor, defs, landing, first[-1]["cursor"]))
+            first.append(tick(sensor, defs, landing, queue, first[-1]["cursor"]))
         # 10 new files: half loose at the root (listed every tick), half in the table folders (found
         # when the sweep reaches them); ticks run until all of them have been reported
         client = boto3.client("s3", endpoint_url=endpoint, **credentials)
@@ -134,7 +145,7 @@ def scenario(registry, defs, objects: int, age_seconds: int) -> dict:
             client.put_object(Bucket=BUCKET, Key=key, Body=b"MEMBER_ID\n1\n")
         after, found, cursor = [], set(), first[-1]["cursor"]
         while found != new_keys and len(after) < 10 * len(first) + 2:
-            after.append(tick(sensor, defs, landing, cursor))
+            after.append(tick(sensor, defs, landing, queue, cursor))
             cursor = after[-1]["cursor"]
             found |= after[-1]["new_keys"]
         listed = time.monotonic()
@@ -144,6 +155,8 @@ def scenario(registry, defs, objects: int, age_seconds: int) -> dict:
         interval = int(settings.get("SF_SENSOR_INTERVAL_SECONDS"))
         return {
             "objects_landed_seconds_ago": age_seconds,
+            "objects_spread_over_seconds": spread_seconds,
+            "s3_notifications_to_sqs": events,
             "fill_seconds": fill_seconds,
             "list_budget_keys_per_tick": int(settings.get("SF_SENSOR_LIST_BUDGET")),
             "first_sweep_ticks": len(first),
@@ -169,13 +182,30 @@ def scenario(registry, defs, objects: int, age_seconds: int) -> dict:
         server.wait(timeout=30)
 
 
-def tick(sensor, defs, landing, cursor: str | None) -> dict:
+def notify(queue, landing) -> str:
+    """An SQS queue receiving the bucket's ObjectCreated notifications; -> its URL."""
+    sqs = queue.client()
+    url = sqs.create_queue(QueueName="sf-bench-sensor-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    landing.client().put_bucket_notification_configuration(
+        Bucket=BUCKET,
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]
+        },
+    )
+    return url
+
+
+def tick(sensor, defs, landing, queue, cursor: str | None) -> dict:
     import dagster as dg
 
     with (
         dg.instance_for_test() as instance,
         dg.build_sensor_context(
-            instance=instance, cursor=cursor, definitions=defs, resources={"landing": landing}
+            instance=instance,
+            cursor=cursor,
+            definitions=defs,
+            resources={"landing": landing, "landing_events": queue},
         ) as context,
     ):
         started, cpu = time.monotonic(), time.process_time()
@@ -192,9 +222,10 @@ def tick(sensor, defs, landing, cursor: str | None) -> dict:
     }
 
 
-def serve(objects: int, age_seconds: int) -> int:
-    """Child: a moto server whose bucket holds ``objects`` objects, stamped ``age_seconds`` ago, spread
-    over the registered table folders. Prints the port, serves until stdin closes."""
+def serve(objects: int, age_seconds: int, spread_seconds: int) -> int:
+    """Child: a moto server whose bucket holds ``objects`` objects over the registered table folders,
+    stamped from ``age_seconds`` to ``age_seconds + spread_seconds`` ago. Prints the port, serves until
+    stdin closes."""
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.core.utils import utcnow
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
@@ -214,7 +245,7 @@ def serve(objects: int, age_seconds: int) -> int:
     stamp = utcnow() - timedelta(seconds=age_seconds)
     for i in range(objects):
         key = backend.put_object(BUCKET, f"{tables[i % len(tables)]}/part-{i:07d}.csv", b"a\n1\n")
-        key.last_modified = stamp
+        key.last_modified = stamp - timedelta(seconds=spread_seconds * i / objects)
     print(port, flush=True)
     sys.stdin.read()
     server.stop()

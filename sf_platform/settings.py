@@ -26,7 +26,10 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "SF_AWS_SECRET_ACCESS_KEY": ("", "AWS secret key (secret); empty = the default AWS credential chain"),
     "SF_LANDING_BUCKET": ("sf-landing", "bucket files land in; tables live under <table>/"),
     "SF_GLUE_DATABASE": ("sf_raw", "Glue database of the crawled tables"),
-    "SF_GLUE_CURATED_DATABASE": ("", "Glue database of the curated Parquet tables; empty = <SF_GLUE_DATABASE>_curated"),
+    "SF_GLUE_CURATED_DATABASE": (
+        "",
+        "Glue database of the curated Parquet tables; empty = <SF_GLUE_DATABASE>_curated",
+    ),
     "SF_REDSHIFT_IAM_ROLE": ("", "IAM role ARN Redshift assumes in `sf-platform spectrum-ddl` statements"),
     "SF_SENSOR_INTERVAL_SECONDS": ("30", "how often the landing_files sensor lists the bucket"),
     "SF_SENSOR_LAG_SECONDS": (

@@ -47,7 +47,9 @@ def objects_of_message(body: str, bucket: str) -> Announced:
         obj = s3.get("object", {})
         if "key" not in obj or "eTag" not in obj:
             raise ValueError(f"ObjectCreated record without key and eTag: {record}")
-        created.append(ListedObject(unquote_plus(obj["key"]), obj["eTag"], _event_time(record.get("eventTime"))))
+        created.append(
+            ListedObject(unquote_plus(obj["key"]), obj["eTag"], _event_time(record.get("eventTime")))
+        )
     return Announced(created, ignored)
 
 

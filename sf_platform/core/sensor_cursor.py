@@ -28,7 +28,7 @@ DEFAULT_LAG = timedelta(minutes=5)
 # How long a file's expected new key (after organize moves it) is remembered if it never shows up.
 EXPECTED_MOVE_TTL = timedelta(hours=1)
 _DIGEST_BYTES = 8
-_SECONDS = struct.Struct(">q")  # a seen object's LastModified while its sweep is in progress
+_OFFSET = struct.Struct(">i")  # a seen object's LastModified, in seconds from its sweep's start
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -54,7 +54,8 @@ class Sweep:
 @dataclass
 class Cursor:
     watermark: datetime = _EPOCH  # newest LastModified the last complete sweep vouches for
-    recent: frozenset[bytes] = frozenset()  # digests of (key, ETag) it saw inside the window
+    # digests of (key, ETag) it saw inside the window (moved into the sweep's ``seen`` as it re-lists them)
+    recent: set[bytes] = field(default_factory=set)
     sweep: Sweep | None = None
     expected: dict[bytes, datetime] = field(default_factory=dict)  # digest -> forget after
 
@@ -77,7 +78,10 @@ class Cursor:
                 continue
             d = digest(obj)
             # a re-upload of identical bytes (same ETag) is not new either
-            already = d in self.recent or d in sweep.seen
+            already = d in sweep.seen
+            if d in self.recent:  # kept once, in the sweep's seen: the cursor does not hold it twice
+                self.recent.discard(d)
+                already = True
             sweep.seen[d] = int(obj.last_modified.timestamp())
             if not already and self.expected.pop(d, None) is None:
                 fresh.append(obj)
@@ -112,7 +116,7 @@ class Cursor:
         sweep = self._current()
         self.watermark = max(self.watermark, min(sweep.watermark, sweep.started))
         window_start = int((self.watermark - lag).timestamp()) - 1  # seen keeps whole seconds
-        self.recent = frozenset(d for d, modified in sweep.seen.items() if modified >= window_start)
+        self.recent = {d for d, modified in sweep.seen.items() if modified >= window_start}
         self.sweep = None
         self.expected = {d: until for d, until in self.expected.items() if until > now}
 
@@ -137,7 +141,10 @@ class Cursor:
                 "started": self.sweep.started.isoformat(),
                 "watermark": self.sweep.watermark.isoformat(),
                 "seen": base64.b64encode(
-                    b"".join(d + _SECONDS.pack(m) for d, m in sorted(self.sweep.seen.items()))
+                    b"".join(
+                        d + _OFFSET.pack(m - _seconds(self.sweep.started))
+                        for d, m in sorted(self.sweep.seen.items())
+                    )
                 ).decode(),
             }
         if self.expected:
@@ -154,18 +161,20 @@ class Cursor:
         watermark = datetime.fromisoformat(data["watermark"])
         recent = data.get("recent", "")
         if isinstance(recent, dict):  # version 1 kept {key: etag}
-            return cls(watermark, frozenset(_digest(k, e) for k, e in recent.items()))
-        cursor = cls(watermark, frozenset(_unpack(recent)))
+            return cls(watermark, {_digest(k, e) for k, e in recent.items()})
+        cursor = cls(watermark, set(_unpack(recent)))
         if sweep := data.get("sweep"):
+            started = datetime.fromisoformat(sweep["started"])
             cursor.sweep = Sweep(
                 tuple(sweep["folders"]),
-                started=datetime.fromisoformat(sweep["started"]),
+                started=started,
                 after=sweep["after"],
                 watermark=datetime.fromisoformat(sweep["watermark"]),
-                seen=dict(_unpack_seen(sweep["seen"])),
+                seen=dict(_unpack_seen(sweep["seen"], started)),
             )
         cursor.expected = {
-            base64.b64decode(d): datetime.fromisoformat(until) for d, until in data.get("expected", {}).items()
+            base64.b64decode(d): datetime.fromisoformat(until)
+            for d, until in data.get("expected", {}).items()
         }
         return cursor
 
@@ -176,7 +185,7 @@ def advance(
     """One whole sweep in one step (a bucket small enough to list in one tick): the new or changed
     objects of ``listing`` (sorted by key) and the cursor after them."""
     now = now or datetime.now(UTC)
-    after = Cursor(cursor.watermark, cursor.recent, None, dict(cursor.expected))
+    after = Cursor(cursor.watermark, set(cursor.recent), None, dict(cursor.expected))
     after.begin_sweep([], now)
     fresh = after.observe(listing, lag)
     after.end_sweep(now, lag)
@@ -205,7 +214,11 @@ def _unpack(text: str) -> Sequence[bytes]:
     return [packed[i : i + _DIGEST_BYTES] for i in range(0, len(packed), _DIGEST_BYTES)]
 
 
-def _unpack_seen(text: str) -> Iterable[tuple[bytes, int]]:
-    packed, size = base64.b64decode(text), _DIGEST_BYTES + _SECONDS.size
+def _unpack_seen(text: str, started: datetime) -> Iterable[tuple[bytes, int]]:
+    packed, size, base = base64.b64decode(text), _DIGEST_BYTES + _OFFSET.size, _seconds(started)
     for i in range(0, len(packed), size):
-        yield packed[i : i + _DIGEST_BYTES], _SECONDS.unpack_from(packed, i + _DIGEST_BYTES)[0]
+        yield packed[i : i + _DIGEST_BYTES], base + _OFFSET.unpack_from(packed, i + _DIGEST_BYTES)[0]
+
+
+def _seconds(moment: datetime) -> int:
+    return int(moment.timestamp())

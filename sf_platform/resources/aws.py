@@ -344,12 +344,16 @@ class LandingEvents(dg.ConfigurableResource):
         Each stays invisible to other readers for ``visibility_seconds`` unless deleted."""
         messages: list[dict] = []
         while len(messages) < limit:
-            batch = self.client().receive_message(
-                QueueUrl=self.queue_url,
-                MaxNumberOfMessages=min(10, limit - len(messages)),
-                VisibilityTimeout=visibility_seconds,
-                WaitTimeSeconds=0,
-            ).get("Messages", [])
+            batch = (
+                self.client()
+                .receive_message(
+                    QueueUrl=self.queue_url,
+                    MaxNumberOfMessages=min(10, limit - len(messages)),
+                    VisibilityTimeout=visibility_seconds,
+                    WaitTimeSeconds=0,
+                )
+                .get("Messages", [])
+            )
             if not batch:
                 break
             messages.extend(batch)

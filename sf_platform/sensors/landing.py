@@ -30,7 +30,6 @@ from sf_platform.core.s3_events import objects_of_message
 from sf_platform.core.sensor_cursor import Cursor, ListedObject
 from sf_platform.resources.aws import LandingBucket, LandingEvents
 
-
 EVENTS_PER_TICK = 1000  # S3 notifications read per tick (10 per SQS call); more wait for the next tick
 
 
@@ -85,7 +84,9 @@ def read_events(
         try:
             announced += objects_of_message(message["Body"], bucket).created
         except ValueError as exc:
-            context.log.warning(f"SQS message {message.get('MessageId')} is not an S3 event, left in the queue: {exc}")
+            context.log.warning(
+                f"SQS message {message.get('MessageId')} is not an S3 event, left in the queue: {exc}"
+            )
             continue
         read.append(message)
     return announced, read
@@ -174,7 +175,8 @@ def build_landing_sensor(registry: Registry) -> dg.SensorDefinition:
         landing_events.delete(read)
         if not requests:
             progress = f"; sweep resumes at {cursor.sweep.folders[0]}/" if cursor.sweep else ""
-            return dg.SkipReason(f"no new or changed files ({listed} objects listed{progress})")
+            notified = f", {len(read)} notifications read" if landing_events.enabled else ""
+            return dg.SkipReason(f"no new or changed files ({listed} objects listed{notified}{progress})")
         return requests
 
     return landing_files

@@ -12,8 +12,8 @@ import dagster as dg
 import pytest
 
 from sf_platform.core.registry import parse_registry
-from sf_platform.definitions import build_definitions
 from sf_platform.core.sensor_cursor import Cursor
+from sf_platform.definitions import build_definitions
 from sf_platform.hops.organize import organize
 from sf_platform.resources.aws import LandingEvents
 from sf_platform.sensors.landing import build_landing_sensor, scan
@@ -139,7 +139,9 @@ def landing_events(landing, stack_env):
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     landing.client().put_bucket_notification_configuration(
         Bucket=landing.bucket,
-        NotificationConfiguration={"QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]},
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]
+        },
     )
     return LandingEvents(**connection, queue_url=url)
 
