@@ -89,18 +89,19 @@ class Cursor:
 
     def announce(self, objects: Iterable[ListedObject]) -> list[ListedObject]:
         """The new or changed ones among objects an S3 event announced. They are recorded where the
-        sweeps look, so a sweep that lists them later does not report them again."""
-        fresh, announced = [], set()
+        sweeps look (the sweep in progress, else the window), so a sweep that lists them later does not
+        report them again."""
+        fresh = []
         for obj in objects:
             d = digest(obj)
-            if d in self.recent or d in announced or (self.sweep is not None and d in self.sweep.seen):
+            if d in self.recent or (self.sweep is not None and d in self.sweep.seen):
                 continue
-            announced.add(d)
             if self.sweep is not None:
                 self.sweep.seen[d] = int(obj.last_modified.timestamp())
+            else:
+                self.recent.add(d)
             if self.expected.pop(d, None) is None:
                 fresh.append(obj)
-        self.recent |= announced
         return fresh
 
     def listed_up_to(self, key: str) -> None:

@@ -6,8 +6,8 @@ MySQL and Snowflake with no manual step, and the run key (table + each object's 
 file never triggers two runs.
 
 Each tick lists the loose files at the bucket root and at most ``SF_SENSOR_LIST_BUDGET`` keys of the
-table folders: a bucket bigger than that is swept over several ticks (see ``core/sensor_cursor``), so a
-tick takes the same time over 100,000 objects as over 20,000. A loose file's run moves it into its folder
+table folders: a bucket bigger than that is swept over several ticks (see ``core/sensor_cursor``), so
+what a tick lists is bounded by the budget, not by the size of the bucket. A loose file's run moves it into its folder
 with the same ETag; the cursor expects that copy, so it does not trigger a second run.
 
 With ``SF_LANDING_QUEUE_URL`` set, each tick also reads the bucket's S3 event notifications from SQS:

@@ -202,6 +202,7 @@ class Bucket:
             st.sampled_from(["a/1", "a/2", "a/3", "b/1", "b/2", "c/1", "c/2", "root.csv"]),
             st.sampled_from(["e1", "e2"]),
             st.integers(0, 3),  # seconds until the next write
+            st.sampled_from([0, 1, 2]),  # S3 notifications of the write: lost, delivered, delivered twice
         ),
         max_size=20,
     ),
@@ -211,19 +212,22 @@ class Bucket:
 @settings(deadline=None)
 def test_swept_over_ticks_every_current_version_is_reported_and_no_write_twice(writes, budget, tick):
     """Writes land between ticks of a sensor that lists at most ``budget`` keys per tick, with the
-    clock moving ``tick`` seconds per tick (so a sweep can last far longer than the lag): after the
-    writes stop and two more sweeps pass, every object's final (key, ETag) has been reported, and no
-    write was reported twice. (A re-upload of identical bytes is a write: once the window has moved past
-    the first upload it may be reported again, and its run key or the ledgers make that run a no-op.)"""
+    clock moving ``tick`` seconds per tick (so a sweep can last far longer than the lag), and their S3
+    notifications arrive at the next tick, or never, or twice: after the writes stop and two more sweeps
+    pass, every object's final (key, ETag) has been reported, and no write was reported twice. (A
+    re-upload of identical bytes is a write: once the window has moved past the first upload it may be
+    reported again, and its run key or the ledgers make that run a no-op.)"""
     lag = timedelta(seconds=60)
     bucket, cursor, reported, written, clock = Bucket(), Cursor(), [], Counter(), T0
-    for key, etag, pause in [*writes, *[(None, None, 0)] * 40]:
+    for key, etag, pause, notifications in [*writes, *[(None, None, 0, 0)] * 40]:
+        events = []
         if key is not None:
             bucket.objects[key] = ListedObject(key, etag, clock)
             written[bucket.objects[key]] += 1
+            events = [bucket.objects[key]] * notifications
             clock += timedelta(seconds=pause)
         clock += timedelta(seconds=tick)
         fresh, _ = scan(bucket, cursor, set(), budget, lag, clock)
-        reported.extend(fresh)
+        reported.extend(fresh + cursor.announce(events))  # as the sensor does: listing, then the queue
     assert {(o.key, o.etag) for o in bucket.objects.values()} <= {(o.key, o.etag) for o in reported}
     assert not Counter(reported) - written, "a write was reported twice"
