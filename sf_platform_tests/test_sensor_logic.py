@@ -1,10 +1,10 @@
-"""The landing sensor's mapping of objects to tables and its run keys."""
+"""The landing sensor's mapping of objects to tables, the folders it watches, its run keys and tags."""
 
 from datetime import UTC, datetime
 
 from sf_platform.core.naming import DEFAULT_LOOSE_FILE_PATTERN
 from sf_platform.core.sensor_cursor import ListedObject
-from sf_platform.sensors.landing import run_key, table_for_key
+from sf_platform.sensors.landing import file_tags, run_key, table_for_key, watched
 
 T = datetime(2025, 9, 1, tzinfo=UTC)
 
@@ -22,3 +22,26 @@ def test_run_key_changes_with_the_etag_and_not_with_the_timestamp():
     assert run_key("member", a) == run_key("member", [ListedObject("member/a.csv", "e1", T.replace(hour=3))])
     assert run_key("member", a) != run_key("member", [ListedObject("member/a.csv", "e2", T)])
     assert run_key("member", a).startswith("member:")
+
+
+def test_only_the_root_and_table_folders_are_watched():
+    assert watched("MEMBER_202508291511.csv", {"exports"})
+    assert watched("member/x.csv", {"exports"})
+    assert not watched("_curated/member/x.parquet", {"exports"})
+    assert not watched("_quarantine/mysql/member/x.csv", {"exports"})
+    assert not watched("exports/sales/part-0.avro", {"exports"})
+
+
+def test_file_tags_name_the_files_and_cut_a_long_list():
+    objects = [ListedObject(f"member/MEMBER_2025090{i}1200.csv", "e", T) for i in range(1, 4)]
+    assert file_tags(objects) == {
+        "sf/new_files": "3",
+        "sf/new_file_keys": ", ".join(o.key for o in objects),
+    }
+    many = [ListedObject(f"member/part-{i:05d}.csv", "e", T) for i in range(500)]
+    tags = file_tags(many, limit=200)
+    assert tags["sf/new_files"] == "500"
+    assert len(tags["sf/new_file_keys"]) <= 200 and tags["sf/new_file_keys"].endswith("more)")
+    shown = tags["sf/new_file_keys"].split(", ... (")[0].split(", ")
+    assert shown == [o.key for o in many[: len(shown)]]
+    assert tags["sf/new_file_keys"].endswith(f"({500 - len(shown)} more)")
