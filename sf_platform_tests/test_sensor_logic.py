@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime
 
+import pytest
+
 from sf_platform.core.naming import DEFAULT_LOOSE_FILE_PATTERN
 from sf_platform.core.sensor_cursor import ListedObject
 from sf_platform.sensors.landing import file_tags, run_key, table_for_key, watched
@@ -45,3 +47,22 @@ def test_file_tags_name_the_files_and_cut_a_long_list():
     shown = tags["sf/new_file_keys"].split(", ... (")[0].split(", ")
     assert shown == [o.key for o in many[: len(shown)]]
     assert tags["sf/new_file_keys"].endswith(f"({500 - len(shown)} more)")
+
+
+def test_a_single_key_longer_than_the_limit_is_only_counted():
+    tags = file_tags([ListedObject("member/" + "x" * 300 + ".csv", "e", T)], limit=100)
+    assert tags == {"sf/new_files": "1", "sf/new_file_keys": "... (1 more)"}
+
+
+def test_the_run_key_does_not_depend_on_etag_quotes():
+    listed = [ListedObject("member/a.csv", '"e1"', T)]  # listings quote ETags, notifications do not
+    assert run_key("member", listed) == run_key("member", [ListedObject("member/a.csv", "e1", T)])
+
+
+def test_a_list_budget_below_one_is_refused(monkeypatch):
+    from sf_platform.core.registry import parse_registry
+    from sf_platform.sensors.landing import build_landing_sensor
+
+    monkeypatch.setenv("SF_SENSOR_LIST_BUDGET", "0")
+    with pytest.raises(ValueError, match="SF_SENSOR_LIST_BUDGET must be at least 1"):
+        build_landing_sensor(parse_registry({"tables": {"member": {}}}))

@@ -21,9 +21,11 @@ class Announced:
     ignored: int  # records that are not an ObjectCreated of our bucket (removals, other buckets, tests)
 
 
-def objects_of_message(body: str, bucket: str) -> Announced:
+def objects_of_message(body: object, bucket: str) -> Announced:
     """The objects one SQS message announces for ``bucket``. Raises ValueError for a body that is no
-    S3 event at all (the caller keeps such messages out of the way rather than guessing)."""
+    S3 event (the caller leaves such messages in the queue rather than guessing)."""
+    if not isinstance(body, str):
+        raise ValueError("the message has no text body")
     try:
         event = json.loads(body)
     except json.JSONDecodeError as exc:
@@ -39,23 +41,34 @@ def objects_of_message(body: str, bucket: str) -> Announced:
         raise ValueError("not an S3 event (a JSON object with Records)")
     created, ignored = [], 0
     for record in records:
-        s3 = record.get("s3", {}) if isinstance(record, dict) else {}
-        name = str(record.get("eventName", "")) if isinstance(record, dict) else ""
-        if not name.startswith("ObjectCreated:") or s3.get("bucket", {}).get("name") != bucket:
+        if not _is_created_in(record, bucket):
             ignored += 1
             continue
-        obj = s3.get("object", {})
-        if "key" not in obj or "eTag" not in obj:
-            raise ValueError(f"ObjectCreated record without key and eTag: {record}")
+        obj = record["s3"].get("object")
+        if (
+            not isinstance(obj, dict)
+            or not isinstance(obj.get("key"), str)
+            or not isinstance(obj.get("eTag"), str)
+        ):
+            raise ValueError(f"ObjectCreated record without a key and an eTag: {json.dumps(record)[:300]}")
         created.append(
             ListedObject(unquote_plus(obj["key"]), obj["eTag"], _event_time(record.get("eventTime")))
         )
     return Announced(created, ignored)
 
 
-def _event_time(value: str | None) -> datetime:
-    """eventTime is ISO 8601 in UTC ("2025-08-29T15:11:00.000Z"); without one, now."""
-    if not value:
+def _is_created_in(record: object, bucket: str) -> bool:
+    if not isinstance(record, dict) or not str(record.get("eventName", "")).startswith("ObjectCreated:"):
+        return False
+    s3 = record.get("s3")
+    return isinstance(s3, dict) and isinstance(s3.get("bucket"), dict) and s3["bucket"].get("name") == bucket
+
+
+def _event_time(value: object) -> datetime:
+    """eventTime is ISO 8601 in UTC ("2025-08-29T15:11:00.000Z"); without a usable one, now (the safe
+    side: the object then counts as recent)."""
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
         return datetime.now(UTC)
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -4,8 +4,9 @@ S3's LastModified has whole-second resolution (many objects share one second), o
 listing with a timestamp slightly older than others already seen (LastModified is when an upload
 started), and objects get deleted. So the cursor keeps a watermark plus a digest of every (key, ETag)
 seen within a lag window before it: an object is new when it is newer than the window, or inside the
-window with a (key, ETag) not seen yet. Only the window's objects are kept, as 8-byte digests, so a
-burst of 100,000 files in one window costs about 1 MB of cursor instead of their keys.
+window with a (key, ETag) not seen yet. Only the window's objects are kept, as 8-byte digests (12 bytes,
+with their LastModified, while a sweep is in progress), so a burst of 100,000 files in one window costs
+about 1-1.6 MB of cursor instead of their keys.
 
 A big bucket is not listed in one tick: a *sweep* lists the folders a bounded number of keys per tick and
 resumes where the last tick stopped, so a tick's cost does not grow with the bucket. While a sweep runs,
@@ -23,6 +24,8 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+
+from sf_platform.core.ledger import normalize_etag
 
 DEFAULT_LAG = timedelta(minutes=5)
 # How long a file's expected new key (after organize moves it) is remembered if it never shows up.
@@ -87,13 +90,17 @@ class Cursor:
                 fresh.append(obj)
         return fresh
 
-    def announce(self, objects: Iterable[ListedObject]) -> list[ListedObject]:
+    def announce(self, objects: Iterable[ListedObject], lag: timedelta = DEFAULT_LAG) -> list[ListedObject]:
         """The new or changed ones among objects an S3 event announced. They are recorded where the
         sweeps look (the sweep in progress, else the window), so a sweep that lists them later does not
-        report them again."""
-        fresh = []
+        report them again. An event older than the window (a backlog, a redelivery) announces nothing
+        the sweeps have not already reported: an event's time is never before its object's
+        LastModified, and the last complete sweep listed everything that old."""
+        fresh, window_start = [], self.watermark - lag
         for obj in objects:
             d = digest(obj)
+            if obj.last_modified < window_start:
+                continue
             if d in self.recent or (self.sweep is not None and d in self.sweep.seen):
                 continue
             if self.sweep is not None:
@@ -143,7 +150,7 @@ class Cursor:
                 "watermark": self.sweep.watermark.isoformat(),
                 "seen": base64.b64encode(
                     b"".join(
-                        d + _OFFSET.pack(m - _seconds(self.sweep.started))
+                        d + _OFFSET.pack(_offset(m, self.sweep.started))
                         for d, m in sorted(self.sweep.seen.items())
                     )
                 ).decode(),
@@ -199,11 +206,7 @@ def digest(obj: ListedObject) -> bytes:
 
 def _digest(key: str, etag: str) -> bytes:
     # 64 bits: a false "already seen" needs two of the window's objects to collide (~n^2 / 2^65).
-    return hashlib.blake2b(f"{key}\t{_clean(etag)}".encode(), digest_size=_DIGEST_BYTES).digest()
-
-
-def _clean(etag: str) -> str:
-    return etag.strip().strip('"')
+    return hashlib.blake2b(f"{key}\t{normalize_etag(etag)}".encode(), digest_size=_DIGEST_BYTES).digest()
 
 
 def _pack(digests: Iterable[bytes]) -> str:
@@ -219,6 +222,12 @@ def _unpack_seen(text: str, started: datetime) -> Iterable[tuple[bytes, int]]:
     packed, size, base = base64.b64decode(text), _DIGEST_BYTES + _OFFSET.size, _seconds(started)
     for i in range(0, len(packed), size):
         yield packed[i : i + _DIGEST_BYTES], base + _OFFSET.unpack_from(packed, i + _DIGEST_BYTES)[0]
+
+
+def _offset(modified: int, started: datetime) -> int:
+    # clamped to the 4 bytes (+-68 years): only an event's odd timestamp gets there, and it only
+    # decides when the entry leaves the window
+    return max(-(2**31), min(2**31 - 1, modified - _seconds(started)))
 
 
 def _seconds(moment: datetime) -> int:

@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 
 from sf_platform import settings
 from sf_platform.assets.landing import s3_key
+from sf_platform.core.ledger import normalize_etag
 from sf_platform.core.naming import classify_loose_key, is_data_key, is_hidden_name, table_of_key
 from sf_platform.core.registry import Registry
 from sf_platform.core.s3_events import objects_of_message
@@ -82,7 +83,7 @@ def read_events(
     announced, read = [], []
     for message in events.receive(EVENTS_PER_TICK, visibility_seconds=max(60, 4 * interval)):
         try:
-            announced += objects_of_message(message["Body"], bucket).created
+            announced += objects_of_message(message.get("Body"), bucket).created
         except ValueError as exc:
             context.log.warning(
                 f"SQS message {message.get('MessageId')} is not an S3 event, left in the queue: {exc}"
@@ -97,7 +98,9 @@ def _listed(obj: dict) -> ListedObject:
 
 
 def run_key(table: str, objects: list[ListedObject]) -> str:
-    digest = hashlib.sha256("\n".join(f"{o.key}\t{o.etag}" for o in objects).encode()).hexdigest()[:24]
+    # the ETag without its quotes: listings quote it, S3 event notifications do not
+    text = "\n".join(f"{o.key}\t{normalize_etag(o.etag)}" for o in objects)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:24]
     return f"{table}:{digest}"
 
 
@@ -105,9 +108,9 @@ def file_tags(objects: list[ListedObject], limit: int = 1000) -> dict[str, str]:
     """Which files a run was requested for, as run tags the UI shows (the key list cut at ``limit``)."""
     keys, shown = [o.key for o in objects], ""
     for i, key in enumerate(keys):
-        more = f", ... ({len(keys) - i} more)"
-        if len(shown) + len(key) + 2 + len(more) > limit:
-            shown += more
+        more = f"... ({len(keys) - i} more)"
+        if len(shown) + len(key) + 2 + len(more) + 2 > limit:
+            shown += (", " if shown else "") + more
             break
         shown += (", " if shown else "") + key
     return {"sf/new_files": str(len(keys)), "sf/new_file_keys": shown}
@@ -117,6 +120,8 @@ def build_landing_sensor(registry: Registry) -> dg.SensorDefinition:
     interval = int(settings.get("SF_SENSOR_INTERVAL_SECONDS"))
     lag = timedelta(seconds=int(settings.get("SF_SENSOR_LAG_SECONDS")))
     budget = int(settings.get("SF_SENSOR_LIST_BUDGET"))
+    if budget < 1:
+        raise ValueError(f"SF_SENSOR_LIST_BUDGET must be at least 1 (keys per tick), not {budget}")
     pattern = registry.landing.loose_file_pattern
     skip_folders = {registry.exports.prefix.split("/")[0]} if registry.exports else set()
     every_chain = dg.AssetSelection.assets(*[s3_key(t) for t in registry.tables]).downstream()
@@ -141,7 +146,7 @@ def build_landing_sensor(registry: Registry) -> dg.SensorDefinition:
         read: list[dict] = []
         if landing_events.enabled:
             announced, read = read_events(context, landing_events, landing.bucket, interval)
-            fresh += cursor.announce(o for o in announced if watched(o.key, skip_folders))
+            fresh += cursor.announce((o for o in announced if watched(o.key, skip_folders)), lag)
         by_table: dict[str, list[ListedObject]] = defaultdict(list)
         unregistered: set[str] = set()
         for obj in sorted(fresh, key=lambda o: o.key):
