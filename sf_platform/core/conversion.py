@@ -231,7 +231,8 @@ _INTEGER = r"^[+-]?[0-9]+$"
 
 def _decimal_pattern(scale: int) -> str:
     # Trailing zeros past the scale lose nothing ("1.500" is a valid decimal(5,2)).
-    return rf"^[+-]?[0-9]*\.?[0-9]{{0,{scale}}}0*$" if scale else r"^[+-]?[0-9]+(\.0*)?$"
+    # ".5" is a plain number at any scale, so ".0" is one at scale 0.
+    return rf"^[+-]?[0-9]*\.?[0-9]{{0,{scale}}}0*$" if scale else r"^[+-]?([0-9]+(\.0*)?|\.0+)$"
 
 
 def _decimal_message(scale: int) -> str:

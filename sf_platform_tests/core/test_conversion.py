@@ -10,7 +10,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sf_platform.core.conversion import RejectedRow, TargetColumn, cast_column, mysql_ready, type_batch
@@ -445,6 +445,8 @@ _numeric_text = st.text(alphabet="0123456789-+. eExX\\u00a0T:", max_size=14)
 
 @settings(max_examples=500, deadline=None)
 @given(_numeric_text, st.sampled_from(["int", "bigint", "decimal(6,2)", "decimal(5,0)", "date"]))
+@example(".0", "decimal(5,0)")  # once refused by the exact path only
+@example("-.0", "decimal(5,0)")
 def test_the_fast_cast_agrees_with_the_exact_one(text, glue_type):
     """cast_column first tries Arrow's cast on the values as they are; it must accept exactly what the
     slower, exact path accepts, with the same values."""
