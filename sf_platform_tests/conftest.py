@@ -13,9 +13,15 @@ from pathlib import Path
 
 import pymysql
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from sf_platform import settings
 from sf_platform.local import stack
+
+# CI (.ci/run) replays the same examples on every run, so a commit lands or not on its own merits;
+# `make test` on a workstation keeps exploring new ones.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+hypothesis_settings.load_profile(os.environ.get("SF_HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(scope="session")
