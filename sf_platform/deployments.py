@@ -29,28 +29,16 @@ def _env_int(name: str):
 
 
 def resources(cfg: settings.Settings) -> dict:
-    s3 = S3Resource(
+    aws = dict(  # S3, SQS and Glue share one connection
         region_name=_env("SF_AWS_REGION"),
         endpoint_url=_env("SF_AWS_ENDPOINT_URL"),
         aws_access_key_id=_env("SF_AWS_ACCESS_KEY_ID"),
         aws_secret_access_key=_env("SF_AWS_SECRET_ACCESS_KEY"),
     )
     return {
-        "landing": LandingBucket(s3=s3, bucket=_env("SF_LANDING_BUCKET")),
-        "landing_events": LandingEvents(
-            region_name=_env("SF_AWS_REGION"),
-            endpoint_url=_env("SF_AWS_ENDPOINT_URL"),
-            aws_access_key_id=_env("SF_AWS_ACCESS_KEY_ID"),
-            aws_secret_access_key=_env("SF_AWS_SECRET_ACCESS_KEY"),
-            queue_url=_env("SF_LANDING_QUEUE_URL"),
-        ),
-        "glue": GlueCatalog(
-            region_name=_env("SF_AWS_REGION"),
-            endpoint_url=_env("SF_AWS_ENDPOINT_URL"),
-            aws_access_key_id=_env("SF_AWS_ACCESS_KEY_ID"),
-            aws_secret_access_key=_env("SF_AWS_SECRET_ACCESS_KEY"),
-            database=_env("SF_GLUE_DATABASE"),
-        ),
+        "landing": LandingBucket(s3=S3Resource(**aws), bucket=_env("SF_LANDING_BUCKET")),
+        "landing_events": LandingEvents(**aws, queue_url=_env("SF_LANDING_QUEUE_URL")),
+        "glue": GlueCatalog(**aws, database=_env("SF_GLUE_DATABASE")),
         "mysql": MySQLResource(
             host=_env("SF_MYSQL_HOST"),
             port=_env_int("SF_MYSQL_PORT"),

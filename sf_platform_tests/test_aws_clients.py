@@ -13,7 +13,7 @@ from dagster_aws.s3 import S3Resource
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sf_platform.resources.aws import GlueCatalog, LandingBucket, parse_timestamp
+from sf_platform.resources.aws import GlueCatalog, LandingBucket, LandingEvents, parse_timestamp
 
 
 def _glue(**settings) -> GlueCatalog:
@@ -32,6 +32,11 @@ def test_one_client_per_connection_settings():
     assert glue.client() is glue.client()
     assert _glue(aws_access_key_id=glue.aws_access_key_id, database="other").client() is glue.client()
     assert _glue().client() is not glue.client()
+    connection = {k: getattr(glue, k) for k in ("region_name", "aws_access_key_id", "aws_secret_access_key")}
+    events = LandingEvents(**connection, queue_url="https://sqs/q1")
+    assert events.client() is LandingEvents(**connection, queue_url="https://sqs/q2").client()
+    assert events.client().meta.service_model.service_name == "sqs"
+    assert glue.client().meta.service_model.service_name == "glue"
     s3 = S3Resource(region_name="us-east-1", aws_access_key_id=uuid.uuid4().hex, aws_secret_access_key="x")
     landing = LandingBucket(s3=s3, bucket="b")
     assert landing.client() is LandingBucket(s3=landing.s3, bucket="other").client()

@@ -312,14 +312,36 @@ def _etag_is_md5(obj: Mapping) -> bool:
     return obj.get("ServerSideEncryption") in (None, "AES256") and not obj.get("SSECustomerAlgorithm")
 
 
-class LandingEvents(dg.ConfigurableResource):
-    """The SQS queue the landing bucket's S3 event notifications go to (optional: without a queue URL the
-    sensor relies on listing alone)."""
+class AwsServiceResource(dg.ConfigurableResource):
+    """Connection settings of an AWS service that dagster-aws has no resource for (Glue, SQS), and its
+    boto3 client: one per process and connection settings (see ``_shared_client``)."""
 
     region_name: str = Field(description="AWS region (SF_AWS_REGION)")
     endpoint_url: str | None = Field(default=None, description="Custom endpoint, e.g. the local moto server")
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
+
+    def service_client(self, service: str):
+        # The subclass's own fields (a database, a queue) do not change the connection.
+        own = set(type(self).model_fields) - set(AwsServiceResource.model_fields)
+        return _shared_client(self, lambda: self._new_client(service), exclude=own)
+
+    def _new_client(self, service: str):
+        # A session of its own: boto3's default session is not thread-safe.
+        return boto3.session.Session().client(
+            service,
+            region_name=self.region_name,
+            endpoint_url=self.endpoint_url or None,
+            aws_access_key_id=self.aws_access_key_id or None,
+            aws_secret_access_key=self.aws_secret_access_key or None,
+            config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+        )
+
+
+class LandingEvents(AwsServiceResource):
+    """The SQS queue the landing bucket's S3 event notifications go to (optional: without a queue URL the
+    sensor relies on listing alone)."""
+
     queue_url: str | None = Field(default=None, description="SQS queue URL (SF_LANDING_QUEUE_URL)")
 
     @property
@@ -327,17 +349,7 @@ class LandingEvents(dg.ConfigurableResource):
         return bool(self.queue_url)
 
     def client(self):
-        return _shared_client(self, self._new_client, exclude={"queue_url"})
-
-    def _new_client(self):
-        return boto3.session.Session().client(
-            "sqs",
-            region_name=self.region_name,
-            endpoint_url=self.endpoint_url or None,
-            aws_access_key_id=self.aws_access_key_id or None,
-            aws_secret_access_key=self.aws_secret_access_key or None,
-            config=Config(retries={"max_attempts": 5, "mode": "standard"}),
-        )
+        return self.service_client("sqs")
 
     def receive(self, limit: int, visibility_seconds: int) -> list[dict]:
         """Up to ``limit`` waiting messages (10 per call, no long polling: a sensor tick must not wait).
@@ -368,28 +380,13 @@ class LandingEvents(dg.ConfigurableResource):
             )
 
 
-class GlueCatalog(dg.ConfigurableResource):
+class GlueCatalog(AwsServiceResource):
     """The AWS Glue Data Catalog (dagster-aws has no Glue resource), on boto3."""
 
-    region_name: str = Field(description="AWS region (SF_AWS_REGION)")
-    endpoint_url: str | None = Field(default=None, description="Custom endpoint, e.g. the local moto server")
-    aws_access_key_id: str | None = None
-    aws_secret_access_key: str | None = None
     database: str = Field(description="Glue database of the raw tables (SF_GLUE_DATABASE)")
 
     def client(self):
-        return _shared_client(self, self._new_client, exclude={"database"})
-
-    def _new_client(self):
-        # A session of its own: boto3's default session is not thread-safe.
-        return boto3.session.Session().client(
-            "glue",
-            region_name=self.region_name,
-            endpoint_url=self.endpoint_url or None,
-            aws_access_key_id=self.aws_access_key_id or None,
-            aws_secret_access_key=self.aws_secret_access_key or None,
-            config=Config(retries={"max_attempts": 5, "mode": "standard"}),
-        )
+        return self.service_client("glue")
 
     def ensure_database(self, name: str | None = None) -> None:
         try:
