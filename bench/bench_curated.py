@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
 from bench_crawl import lineitem_csv  # noqa: E402
-from measure import head_rows, peak_rss_mb  # noqa: E402
+from measure import head_rows, landing_and_glue, peak_rss_mb, run_child  # noqa: E402
 
 TABLE = "lineitem"
 RAW_DB, CURATED_DB = "sf_bench", "sf_bench_curated"
@@ -80,15 +79,6 @@ def main() -> int:
     return report(figures)
 
 
-def resources(settings: dict):
-    from dagster_aws.s3 import S3Resource
-
-    from sf_platform.resources.aws import GlueCatalog, LandingBucket
-
-    landing = LandingBucket(s3=S3Resource(**settings["aws"]), bucket=settings["bucket"])
-    return landing, GlueCatalog(**settings["aws"], database=RAW_DB)
-
-
 def config():
     from sf_platform.core.registry import parse_registry
 
@@ -98,7 +88,7 @@ def config():
 def run_all(args, path: Path, settings: dict, work: Path) -> dict:
     from sf_platform.hops.crawl import crawl_table
 
-    landing, glue = resources(settings)
+    landing, glue = landing_and_glue(settings, RAW_DB)
     landing.ensure_bucket()
     started = time.perf_counter()
     landing.upload_file(str(path), f"{TABLE}/{TABLE}.csv")
@@ -107,7 +97,7 @@ def run_all(args, path: Path, settings: dict, work: Path) -> dict:
     crawl = crawl_table(landing, glue, TABLE, config())
     print(f"rows: {crawl.rows:,}; crawl {time.perf_counter() - started:.1f} s")
 
-    curate = run_child({"job": "curate"} | settings)
+    curate = run_child(__file__, {"job": "curate"} | settings, "curate")
     assert curate["rows"] == crawl.rows and curate["rows_quarantined"] == 0, curate
     ratio = curate["curated_bytes"] / curate["raw_bytes"]
     figures: dict = {
@@ -188,19 +178,11 @@ def time_queries(catalog, filesystem, repeat: int, where: str) -> dict:
     }
 
 
-def run_child(job: dict) -> dict:
-    """The curate hop in its own process, so its peak RSS is its own."""
-    done = subprocess.run([sys.executable, __file__, "--child", json.dumps(job)], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        sys.exit(f"{job['job']} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def child_curate(settings: dict) -> int:
     from sf_platform.core.columnar import CODEC
     from sf_platform.hops.curate import curate_table
 
-    landing, glue = resources(settings)
+    landing, glue = landing_and_glue(settings, RAW_DB)
     started = time.perf_counter()
     report = curate_table(landing, glue, TABLE, config(), curated_database=CURATED_DB)
     seconds = time.perf_counter() - started

@@ -35,7 +35,7 @@ sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
 from bench_crawl import lineitem_csv  # noqa: E402
-from measure import head_rows, line, peak_rss_mb, rate, rss_mb  # noqa: E402
+from measure import head_rows, landing_and_glue, line, peak_rss_mb, rate, rss_mb, run_child  # noqa: E402
 
 TABLE = "lineitem"
 TARGETS = {"limit": 0.6, "pandas": 10.0, "dlt": 5.0}  # platform rows/s must be >= this x theirs
@@ -104,13 +104,9 @@ def connection_settings(moto_port: int) -> dict:
 
 
 def resources(settings: dict):
-    from dagster_aws.s3 import S3Resource
-
-    from sf_platform.resources.aws import GlueCatalog, LandingBucket
     from sf_platform.resources.mysql import MySQLResource
 
-    landing = LandingBucket(s3=S3Resource(**settings["aws"]), bucket=settings["bucket"])
-    glue = GlueCatalog(**settings["aws"], database=settings["glue_database"])
+    landing, glue = landing_and_glue(settings, settings["glue_database"])
     return landing, glue, MySQLResource(**settings["mysql"])
 
 
@@ -127,7 +123,7 @@ def run_all(args, path: Path, work: Path, settings: dict) -> dict:
     rows = crawl.rows
     print(f"rows: {rows:,}; crawl {crawl_s:.1f} s")
 
-    mirror = run_child(settings)
+    mirror = run_child(__file__, settings, "mirror")
     assert mirror["rows_loaded"] == rows and mirror["rows_in_table"] == rows, mirror
     figures = {"rows": rows, "crawl_seconds": round(crawl_s, 2), "server": server_info(mysql)}
     figures["platform_mirror"] = rate(rows, mirror["seconds"]) | {
@@ -153,15 +149,6 @@ def run_all(args, path: Path, work: Path, settings: dict) -> dict:
         figures["dlt"] = dlt_load(settings["mysql"], subset, work / "dlt_state") | {"subset": True}
         line(f"dlt filesystem -> sqlalchemy ({args.dlt_rows:,} rows)", figures["dlt"])
     return figures
-
-
-def run_child(settings: dict) -> dict:
-    """The mirror in its own process, so its peak RSS is its own."""
-    command = [sys.executable, __file__, "--child", json.dumps(settings)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        sys.exit(f"mirror failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def child_mirror(settings: dict) -> int:

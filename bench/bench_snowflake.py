@@ -40,7 +40,7 @@ sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
 from bench_crawl import lineitem_csv  # noqa: E402
-from measure import head_rows, line, peak_rss_mb, rate, rss_mb  # noqa: E402
+from measure import head_rows, landing_and_glue, line, peak_rss_mb, rate, rss_mb, run_child  # noqa: E402
 
 TABLE = "lineitem"
 DATABASE, SCHEMA = "SF_BENCH", "RAW"
@@ -85,15 +85,6 @@ def main() -> int:
     return report(figures)
 
 
-def resources(settings: dict):
-    from dagster_aws.s3 import S3Resource
-
-    from sf_platform.resources.aws import GlueCatalog, LandingBucket
-
-    landing = LandingBucket(s3=S3Resource(**settings["aws"]), bucket=settings["bucket"])
-    return landing, GlueCatalog(**settings["aws"], database=settings["glue_database"])
-
-
 def connect(settings: dict):
     import snowflake.connector
 
@@ -110,14 +101,14 @@ def run_all(args, path: Path, settings: dict) -> dict:
     from sf_platform.core.registry import parse_registry
     from sf_platform.hops.crawl import crawl_table
 
-    landing, glue = resources(settings)
+    landing, glue = landing_and_glue(settings, settings["glue_database"])
     landing.ensure_bucket()
     landing.upload_file(str(path), f"{TABLE}/{TABLE}.csv")
     started = time.perf_counter()
     crawl = crawl_table(landing, glue, TABLE, parse_registry({"tables": {TABLE: {}}}).table(TABLE))
     print(f"rows: {crawl.rows:,}; crawl {time.perf_counter() - started:.1f} s")
 
-    push = run_child({"job": "push"} | settings)
+    push = run_child(__file__, {"job": "push"} | settings, "push")
     assert push["rows_loaded"] == crawl.rows == push["rows_in_table"], push
     figures: dict = {"rows": crawl.rows}
     figures["platform_push"] = rate(push["rows_loaded"], push["seconds"]) | {
@@ -131,7 +122,7 @@ def run_all(args, path: Path, settings: dict) -> dict:
          f"batches of {args.insert_batch}")
 
     for file_format in args.formats:
-        export = run_child({"job": "export"} | settings | {"format": file_format})
+        export = run_child(__file__, {"job": "export"} | settings | {"format": file_format}, "export")
         figures[f"platform_export_{file_format}"] = rate(export["rows"], export["seconds"]) | {
             key: round(export[key]) if key.endswith("_mb") else export[key]
             for key in ("peak_rss_mb", "baseline_rss_mb", "arrow_bytes", "parts", "bytes_written", "read_method")
@@ -145,19 +136,11 @@ def run_all(args, path: Path, settings: dict) -> dict:
     return figures
 
 
-def run_child(job: dict) -> dict:
-    """One hop in its own process, so its peak RSS is its own."""
-    done = subprocess.run([sys.executable, __file__, "--child", json.dumps(job)], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        sys.exit(f"{job['job']} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def child_push(settings: dict) -> int:
     from sf_platform.core.registry import parse_registry
     from sf_platform.hops.snowflake_load import load_table
 
-    landing, glue = resources(settings)
+    landing, glue = landing_and_glue(settings, settings["glue_database"])
     conn = connect(settings)
     started = time.perf_counter()
     report = load_table(landing, glue, conn, DATABASE, SCHEMA, TABLE, parse_registry({"tables": {TABLE: {}}}).table(TABLE))

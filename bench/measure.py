@@ -1,7 +1,11 @@
-"""Helpers the benchmarks share: a CSV's first rows, this process's memory, rows/s figures."""
+"""Helpers the benchmarks share: a CSV's first rows, this process's memory, rows/s figures, a hop run in
+a child process, and the landing bucket and Glue catalog of a benchmark's settings."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 
@@ -42,3 +46,23 @@ def line(label: str, figure: dict, note: str = "") -> None:
     print(
         f"{label:44s} {figure['rows']:>10,} rows {figure['seconds']:8.2f} s {figure['rows_per_s']:>10,} rows/s  {note}"
     )
+
+
+def run_child(script: str, job: dict, label: str) -> dict:
+    """``script --child JOB`` in its own process, so its peak RSS is its own; -> the JSON object its
+    last line prints. Exits with the child's output if it fails."""
+    command = [sys.executable, script, "--child", json.dumps(job)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"{label} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def landing_and_glue(settings: dict, glue_database: str):
+    """The LandingBucket and GlueCatalog of a benchmark's settings (``aws``: the connection, ``bucket``)."""
+    from dagster_aws.s3 import S3Resource
+
+    from sf_platform.resources.aws import GlueCatalog, LandingBucket
+
+    landing = LandingBucket(s3=S3Resource(**settings["aws"]), bucket=settings["bucket"])
+    return landing, GlueCatalog(**settings["aws"], database=glue_database)
