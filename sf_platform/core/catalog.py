@@ -286,18 +286,45 @@ def table_input(
         P_LINE_TERMINATOR: json.dumps(fmt.line_terminator),
         **(extra_parameters or {}),
     }
+    return external_table(
+        name=name,
+        description=description,
+        parameters=parameters,
+        partition_keys=partition_keys,
+        columns=columns,
+        location=location,
+        formats=(TEXT_INPUT_FORMAT, TEXT_OUTPUT_FORMAT),
+        serde=serde,
+        compressed=fmt.compression != "none",
+    )
+
+
+def external_table(
+    *,
+    name: str,
+    description: str,
+    parameters: Mapping[str, str],
+    partition_keys: Sequence[str],
+    columns: Sequence[CatalogColumn],
+    location: str,
+    formats: tuple[str, str],
+    serde: Mapping,
+    compressed: bool,
+) -> dict:
+    """The Glue TableInput every external table here shares (CSV, Parquet, Avro): string-typed
+    partition keys, and the table's parameters repeated on its storage descriptor, as a crawler writes."""
     return {
         "Name": name,
         **({"Description": description} if description else {}),
         "TableType": "EXTERNAL_TABLE",
-        "Parameters": parameters,
+        "Parameters": dict(parameters),
         "PartitionKeys": [{"Name": k, "Type": "string"} for k in partition_keys],
         "StorageDescriptor": {
             "Columns": [c.to_glue() for c in columns],
             "Location": location,
-            "InputFormat": TEXT_INPUT_FORMAT,
-            "OutputFormat": TEXT_OUTPUT_FORMAT,
-            "Compressed": fmt.compression != "none",
+            "InputFormat": formats[0],
+            "OutputFormat": formats[1],
+            "Compressed": compressed,
             "NumberOfBuckets": -1,
             "SerdeInfo": serde,
             "BucketColumns": [],

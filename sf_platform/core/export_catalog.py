@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .catalog import CatalogColumn
+from .catalog import CatalogColumn, CrawlStats, external_table, stats_parameters
 from .exports import FIELD_SOURCE_NAME, FIELD_SOURCE_TYPE
 
 AVRO_SERDE = "org.apache.hadoop.hive.serde2.avro.AvroSerDe"
@@ -104,32 +104,18 @@ def folder_table_input(
         "classification": file_format,
         "compressionType": codec,
         "typeOfData": "file",
-        "objectCount": str(objects),
-        "sizeKey": str(size_bytes),
-        "recordCount": str(rows),
-        "averageRecordSize": str(size_bytes // rows if rows else 0),
+        **stats_parameters(CrawlStats(objects, size_bytes, rows)),
         **format_params,
         **(extra_parameters or {}),
     }
-    entry = {
-        "Name": name,
-        "TableType": "EXTERNAL_TABLE",
-        "Parameters": parameters,
-        "PartitionKeys": [{"Name": k, "Type": "string"} for k in partition_keys],
-        "StorageDescriptor": {
-            "Columns": [c.to_glue() for c in columns],
-            "Location": location,
-            "InputFormat": formats[0],
-            "OutputFormat": formats[1],
-            "Compressed": True,
-            "NumberOfBuckets": -1,
-            "SerdeInfo": serde,
-            "BucketColumns": [],
-            "SortColumns": [],
-            "Parameters": dict(parameters),
-            "StoredAsSubDirectories": False,
-        },
-    }
-    if description:
-        entry["Description"] = description
-    return entry
+    return external_table(
+        name=name,
+        description=description,
+        parameters=parameters,
+        partition_keys=partition_keys,
+        columns=columns,
+        location=location,
+        formats=formats,
+        serde=serde,
+        compressed=True,
+    )
