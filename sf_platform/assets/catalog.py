@@ -1,41 +1,62 @@
-"""Catalog assets: one ``glue/<db>/<table>`` asset per registered table (crawl hop)."""
+"""The crawl hop: one ``glue/<db>/<table>`` catalog entry per registered table, and the check that the
+landed files' columns fit it (``files_match_catalog``, blocking: the loads of that table wait)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 
-from sf_platform.assets.landing import s3_key
+from sf_platform.assets.hop import Hop, Outcome, TableRun, check_result
 from sf_platform.assets.metadata import table_metadata
-from sf_platform.core.catalog import column_schema, explain_columns
-from sf_platform.core.registry import Registry, TableConfig
+from sf_platform.assets.names import glue_key, s3_key
+from sf_platform.core import drift
+from sf_platform.core.catalog import column_schema, columns_of, explain_columns
+from sf_platform.core.naming import is_data_key
+from sf_platform.core.registry import TableConfig
+from sf_platform.core.source_file import read_head, read_layout
 from sf_platform.hops.crawl import crawl_table
-from sf_platform.resources.aws import GlueCatalog, LandingBucket
+
+FILES_MATCH_CATALOG = "files_match_catalog"
+HEAD_BYTES = 64 * 1024
+HEAD_READERS = 16  # file heads read at once (S3 round trips)
 
 
-def glue_key(database: str, table: str) -> dg.AssetKey:
-    return dg.AssetKey(["glue", database, table])
+class CrawlHop(Hop):
+    name = "crawl"
+    requires = ("organize",)
+    resource_keys = frozenset({"landing", "glue"})
+    kinds = frozenset({"glue"})
+    tracks_schema = True
 
+    def __init__(self, glue_database: str):
+        self.glue_database = glue_database
 
-def build_crawl_assets(registry: Registry, glue_database: str) -> list[dg.AssetsDefinition]:
-    return [_crawl_asset(table, config, glue_database) for table, config in registry.tables.items()]
+    def key(self, table: str) -> dg.AssetKey:
+        return glue_key(self.glue_database, table)
 
+    def deps(self, table: str) -> list[dg.AssetKey]:
+        return [s3_key(table)]
 
-def _crawl_asset(table: str, config: TableConfig, glue_database: str) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=glue_key(glue_database, table),
-        deps=[s3_key(table)],
-        kinds={"glue"},
-        group_name="catalog",
-        description=f"Glue Data Catalog entry of {table}: dialect, encoding, header, types over all rows.",
-    )
-    def crawl(
-        context: dg.AssetExecutionContext, landing: LandingBucket, glue: GlueCatalog
-    ) -> dg.MaterializeResult:
-        report = crawl_table(landing, glue, table, config)
+    def description(self, table: str, config: TableConfig) -> str:
+        return f"Glue Data Catalog entry of {table}: dialect, encoding, header, types over all rows."
+
+    def checks(self, table: str, config: TableConfig) -> list[dg.AssetCheckSpec]:
+        return [dg.AssetCheckSpec(
+            FILES_MATCH_CATALOG, asset=self.key(table), blocking=True,
+            description="Columns in the landed files vs the catalog entry. Blocks the loads when files carry "
+            "columns the catalog will not take (UpdateBehavior LOG), so no data is silently dropped.",
+        )]
+
+    def materialize(self, run: TableRun) -> Outcome:
+        glue = run.resources.glue
+        report = crawl_table(run.resources.landing, glue, run.table, run.config)
         for key, problems in report.problems.items():
-            context.log.warning(f"{key}: {'; '.join(problems)}")
+            run.log("warning", f"{key}: {'; '.join(problems)}")
         for note in report.notes:
-            context.log.info(note)
+            run.log("info", f"{run.table}: {note}")
         fmt = report.format
-        metadata = table_metadata(f"{glue.database}.{table}", report.rows, column_schema(report.columns)) | {
+        metadata = table_metadata(f"{glue.database}.{run.table}", report.rows, column_schema(report.columns)) | {
             "action": report.action,
             "table_version": report.version,
             "files": report.files,
@@ -58,6 +79,40 @@ def _crawl_asset(table: str, config: TableConfig, glue_database: str) -> dg.Asse
             "columns_explained": dg.MetadataValue.md(explain_columns(report.columns)),
             "location": report.location,
         }
-        return dg.MaterializeResult(metadata=metadata)
+        return Outcome(metadata, report)
 
-    return crawl
+    def evaluate(self, run: TableRun, names: set[str], outcome: Outcome | None) -> list[dg.AssetCheckResult]:
+        if FILES_MATCH_CATALOG not in names:
+            return []
+        result = self._files_vs_catalog(run)
+        if outcome is not None and not result.passed and result.severity == dg.AssetCheckSeverity.ERROR:
+            outcome.proceed = False
+            run.log("error", f"{run.table}: loads blocked by {FILES_MATCH_CATALOG}: {result.description}")
+        return [result]
+
+    def _files_vs_catalog(self, run: TableRun) -> dg.AssetCheckResult:
+        landing, glue, config = run.resources.landing, run.resources.glue, run.config
+        entry = glue.get_table(run.table)
+        key = self.key(run.table)
+        if entry is None:
+            return check_result(key, FILES_MATCH_CATALOG, drift.Drift(), "error", reason="no catalog entry")
+        expected = {c.name: "column" for c in columns_of(entry)}
+        keys = [o["Key"] for o in landing.list_objects(f"{run.table}/") if is_data_key(o["Key"])]
+        with ThreadPoolExecutor(max_workers=HEAD_READERS, thread_name_prefix="sf-head") as pool:
+            names = dict(zip(keys, pool.map(lambda k: _catalog_names(landing, k, config), keys), strict=True))
+        seen = {n: "column" for columns in names.values() for n in columns}
+        per_file = {k: extra for k, columns in names.items() if (extra := [n for n in columns if n not in expected])}
+        found = drift.compare(expected, seen)
+        level = drift.files_vs_catalog_severity(found, config.schema_change.update_behavior)
+        return check_result(key, FILES_MATCH_CATALOG, found, level,
+                            files_with_new_columns=dg.MetadataValue.json(per_file),
+                            update_behavior=config.schema_change.update_behavior.value)
+
+
+def _catalog_names(landing, key: str, config: TableConfig) -> list[str]:
+    """The catalog names of a file's columns, from its first bytes."""
+    body = landing.open(key)
+    try:
+        return list(read_layout(read_head(body, HEAD_BYTES), config).catalog_names)
+    finally:
+        body.close()

@@ -1,44 +1,46 @@
-"""Curated assets: one ``curated/<table>`` asset per registered table (typed Parquet + its Glue entry)."""
+"""The curated hop: one ``curated/<table>`` typed Parquet copy per table, registered in the curated
+Glue database for Athena / Redshift Spectrum."""
+
+from __future__ import annotations
 
 import dagster as dg
 
-from sf_platform import settings
-from sf_platform.assets.catalog import glue_key
+from sf_platform.assets.hop import Hop, Outcome, TableRun
 from sf_platform.assets.metadata import table_metadata, throughput
+from sf_platform.assets.names import curated_key, glue_key
 from sf_platform.core.catalog import column_schema
-from sf_platform.core.columnar import curated_database
-from sf_platform.core.registry import Registry, TableConfig
+from sf_platform.core.registry import TableConfig
 from sf_platform.hops.curate import curate_table
-from sf_platform.resources.aws import GlueCatalog, LandingBucket
-from sf_platform.settings import Settings
 
 
-def curated_key(table: str) -> dg.AssetKey:
-    return dg.AssetKey(["curated", table])
+class CuratedHop(Hop):
+    name = "curated"
+    requires = ("crawl",)
+    resource_keys = frozenset({"landing", "glue"})
+    kinds = frozenset({"parquet", "s3", "glue"})
 
+    def __init__(self, glue_database: str, curated_database: str):
+        self.glue_database, self.curated_database = glue_database, curated_database
 
-def build_curated_assets(registry: Registry, cfg: Settings) -> list[dg.AssetsDefinition]:
-    database = curated_database(cfg.glue_database, settings.get("SF_GLUE_CURATED_DATABASE"))
-    return [_curate_asset(table, config, cfg.glue_database, database) for table, config in registry.tables.items()]
+    def key(self, table: str) -> dg.AssetKey:
+        return curated_key(table)
 
+    def deps(self, table: str) -> list[dg.AssetKey]:
+        return [glue_key(self.glue_database, table)]
 
-def _curate_asset(table: str, config: TableConfig, glue_database: str, database: str) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=curated_key(table),
-        deps=[glue_key(glue_database, table)],
-        kinds={"parquet", "s3", "glue"},
-        group_name="curated",
-        description=(
+    def description(self, table: str, config: TableConfig) -> str:
+        return (
             f"Curated {table}: typed zstd Parquet under _curated/{table}/ (partitions kept), registered in "
-            f"Glue database {database} for Athena / Redshift Spectrum; one file per source object."
-        ),
-    )
-    def curate(context: dg.AssetExecutionContext, landing: LandingBucket, glue: GlueCatalog) -> dg.MaterializeResult:
-        report = curate_table(landing, glue, table, config, curated_database=database)
+            f"Glue database {self.curated_database} for Athena / Redshift Spectrum."
+        )
+
+    def materialize(self, run: TableRun) -> Outcome:
+        r = run.resources
+        report = curate_table(r.landing, r.glue, run.table, run.config, curated_database=self.curated_database)
         for key, problem in report.problems.items():
-            context.log.warning(f"{key}: {problem}")
+            run.log("warning", f"{key}: {problem}")
         if report.rows_quarantined:
-            context.log.warning(f"{report.rows_quarantined} rows quarantined: {report.quarantine_keys}")
+            run.log("warning", f"{run.table}: {report.rows_quarantined} rows quarantined: {report.quarantine_keys}")
         metadata = table_metadata(report.qualified_name, report.rows, column_schema(report.columns)) | {
             "action": report.action,
             "files": report.files,
@@ -63,6 +65,4 @@ def _curate_asset(table: str, config: TableConfig, glue_database: str, database:
             "seconds": round(report.seconds, 3),
             "rows_per_second": throughput(report.rows_written, report.seconds),
         }
-        return dg.MaterializeResult(metadata=metadata)
-
-    return curate
+        return Outcome(metadata, report)

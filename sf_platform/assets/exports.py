@@ -7,9 +7,8 @@ external ``snowflake/<db>/<schema>/<table>`` assets, so lineage starts at Snowfl
 
 import dagster as dg
 
-from sf_platform.assets.catalog import glue_key
 from sf_platform.assets.metadata import table_metadata, throughput
-from sf_platform.assets.snowflake import snowflake_key
+from sf_platform.assets.names import export_key, glue_key, snowflake_key
 from sf_platform.core import exports as ex
 from sf_platform.core.export_catalog import export_columns
 from sf_platform.core.registry import ExportConfig, Registry
@@ -17,10 +16,6 @@ from sf_platform.hops.snowflake_export import export_table
 from sf_platform.resources.aws import GlueCatalog, LandingBucket
 from sf_platform.resources.snowflake import SnowflakeDatabase
 from sf_platform.settings import Settings
-
-
-def export_key(key: str) -> dg.AssetKey:
-    return dg.AssetKey(["exports", key])
 
 
 def build_export_assets(registry: Registry, cfg: Settings) -> list:

@@ -1,17 +1,14 @@
-"""Landing assets: the bucket root and one ``s3/<table>`` asset per registered table (organize hop)."""
+"""Landing: the bucket root and the organize hop, one ``s3/<table>`` asset per registered table."""
+
+from __future__ import annotations
 
 import dagster as dg
 
+from sf_platform.assets.hop import Hop, Outcome, TableRun
+from sf_platform.assets.names import LANDING_KEY, s3_key
 from sf_platform.core.naming import is_data_key
-from sf_platform.core.registry import Registry
-from sf_platform.hops.organize import organize, unregistered_prefixes
-from sf_platform.resources.aws import LandingBucket
-
-LANDING_KEY = dg.AssetKey("landing")
-
-
-def s3_key(table: str) -> dg.AssetKey:
-    return dg.AssetKey(["s3", table])
+from sf_platform.core.registry import Registry, TableConfig
+from sf_platform.hops.organize import OrganizeReport, organize, unregistered_prefixes
 
 
 def landing_spec() -> dg.AssetSpec:
@@ -23,50 +20,52 @@ def landing_spec() -> dg.AssetSpec:
     )
 
 
-def build_organize_asset(registry: Registry) -> dg.AssetsDefinition:
-    specs = [
-        dg.AssetSpec(
-            s3_key(table),
-            deps=[LANDING_KEY],
-            description=config.description or f"Files of {table} under s3://<landing bucket>/{table}/",
-            kinds={"s3"},
-            group_name="s3",
-            skippable=True,
-        )
-        for table, config in registry.tables.items()
-    ]
+class OrganizeHop(Hop):
+    """Moves the loose root files of the step's tables into their prefixes (once, for all of them),
+    then reports each table's files."""
 
-    @dg.multi_asset(name="organize_landing", specs=specs, can_subset=True)
-    def organize_landing(context: dg.AssetExecutionContext, landing: LandingBucket):
-        """Move loose root files into their table prefixes, then report each selected table's files."""
+    name = "organize"
+    resource_keys = frozenset({"landing"})
+    kinds = frozenset({"s3"})
+
+    def __init__(self, registry: Registry):
+        self.registry = registry
+        self.report = OrganizeReport()
+        self.unregistered: list[str] = []
+
+    def key(self, table: str) -> dg.AssetKey:
+        return s3_key(table)
+
+    def deps(self, table: str) -> list[dg.AssetKey]:
+        return [LANDING_KEY]
+
+    def description(self, table: str, config: TableConfig) -> str:
+        return config.description or f"Files of {table} under s3://<landing bucket>/{table}/"
+
+    def prepare(self, resources, tables: list[str], log) -> None:
+        landing = resources.landing
         landing.ensure_bucket()
-        report = organize(landing, registry.landing.loose_file_pattern)
-        for key, reason in report.left_in_place.items():
-            context.log.warning(f"left in place: {key}: {reason}")
-        for key, error in report.failed.items():
-            context.log.error(f"not moved (source kept): {key}: {error}")
-        unregistered = unregistered_prefixes(landing, set(registry.tables))
-        if unregistered:
-            context.log.warning(
-                f"table prefixes not in {registry.source}: {unregistered}; "
-                "run `sf-platform discover` to propose registry entries"
-            )
-        for asset_key in context.selected_asset_keys:
-            table = asset_key.path[-1]
-            objects = [o for o in landing.list_objects(f"{table}/") if is_data_key(o["Key"])]
-            yield dg.MaterializeResult(
-                asset_key=asset_key,
-                metadata={
-                    "dagster/table_name": landing.uri(f"{table}/"),
-                    "files": len(objects),
-                    "bytes": sum(int(o["Size"]) for o in objects),
-                    **{f"{name}_this_run": value for name, value in report.summary(table).items()},
-                    "root_objects_listed": report.listed,
-                    "left_in_place": dg.MetadataValue.json(report.left_in_place),
-                    "move_failures": dg.MetadataValue.json(report.failed),
-                    "unfinished_copies_aborted": dg.MetadataValue.json(report.aborted_uploads),
-                    "unregistered_tables": dg.MetadataValue.json(unregistered),
-                },
-            )
+        self.report = organize(landing, self.registry.landing.loose_file_pattern, tables=set(tables))
+        for key, reason in self.report.left_in_place.items():
+            log("warning", f"left in place: {key}: {reason}")
+        for key, error in self.report.failed.items():
+            log("error", f"not moved (source kept): {key}: {error}")
+        self.unregistered = unregistered_prefixes(landing, set(self.registry.tables))
+        if self.unregistered:
+            log("warning", f"table prefixes not in {self.registry.source}: {self.unregistered}; "
+                "run `sf-platform discover` to propose registry entries")
 
-    return organize_landing
+    def materialize(self, run: TableRun) -> Outcome:
+        landing = run.resources.landing
+        objects = [o for o in landing.list_objects(f"{run.table}/") if is_data_key(o["Key"])]
+        return Outcome({
+            "dagster/table_name": landing.uri(f"{run.table}/"),
+            "files": len(objects),
+            "bytes": sum(int(o["Size"]) for o in objects),
+            **{f"{name}_this_run": value for name, value in self.report.summary(run.table).items()},
+            "root_objects_listed": self.report.listed,
+            "left_in_place": dg.MetadataValue.json(self.report.left_in_place),
+            "move_failures": dg.MetadataValue.json(self.report.failed),
+            "unfinished_copies_aborted": dg.MetadataValue.json(self.report.aborted_uploads),
+            "unregistered_tables": dg.MetadataValue.json(self.unregistered),
+        })

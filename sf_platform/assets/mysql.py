@@ -1,60 +1,81 @@
-"""MySQL mirror assets: one ``mysql/<db>/<table>`` asset per table that targets MySQL."""
+"""The MySQL hop: one ``mysql/<db>/<table>`` mirror per table that targets MySQL, with its checks
+(``mysql_matches_catalog``, ``rows_reconcile``) evaluated right after the load."""
+
+from __future__ import annotations
 
 import dagster as dg
 
-from sf_platform.assets.catalog import glue_key
+from sf_platform.assets.hop import Hop, Outcome, TableRun, check_result
 from sf_platform.assets.metadata import table_metadata, throughput
-from sf_platform.core.registry import Registry, TableConfig
-from sf_platform.hops.mysql_mirror import MirrorReport, mirror_table
-from sf_platform.resources.aws import GlueCatalog, LandingBucket
-from sf_platform.resources.mysql import MySQLResource
+from sf_platform.assets.names import glue_key, mysql_key
+from sf_platform.checks.reconcile import ROWS_RECONCILE, reconcile, record_count
+from sf_platform.core import ddl, drift
+from sf_platform.core.quarantine import QUARANTINE_ROOT
+from sf_platform.core.registry import TableConfig
+from sf_platform.hops.inspect import mysql_columns, mysql_counts
+from sf_platform.hops.mysql_mirror import MirrorReport, mirror_columns, mirror_table
+
+MATCHES_CATALOG = "mysql_matches_catalog"
 
 
-class MirrorConfig(dg.Config):
-    full_refresh: bool = False  # rebuild into a staging table and swap it in atomically
+class MySQLHop(Hop):
+    name = "mysql"
+    requires = ("crawl",)
+    resource_keys = frozenset({"landing", "glue", "mysql"})
+    kinds = frozenset({"mysql"})
+    tracks_schema = True
 
+    def __init__(self, glue_database: str, mysql_database: str):
+        self.glue_database, self.mysql_database = glue_database, mysql_database
 
-def mysql_key(database: str, table: str) -> dg.AssetKey:
-    return dg.AssetKey(["mysql", database, table])
+    def covers(self, config: TableConfig) -> bool:
+        return "mysql" in config.targets
 
+    def key(self, table: str) -> dg.AssetKey:
+        return mysql_key(self.mysql_database, table)
 
-def build_mysql_assets(
-    registry: Registry, glue_database: str, mysql_database: str
-) -> list[dg.AssetsDefinition]:
-    return [
-        _mirror_asset(table, config, glue_database, mysql_database)
-        for table, config in registry.tables.items()
-        if "mysql" in config.targets
-    ]
+    def deps(self, table: str) -> list[dg.AssetKey]:
+        return [glue_key(self.glue_database, table)]
 
+    def description(self, table: str, config: TableConfig) -> str:
+        return f"MySQL mirror of {table}: DDL from the catalog, rows bulk-loaded once per S3 object."
 
-def _mirror_asset(table: str, table_config: TableConfig, glue_database: str, mysql_database: str):
-    @dg.asset(
-        key=mysql_key(mysql_database, table),
-        deps=[glue_key(glue_database, table)],
-        kinds={"mysql"},
-        group_name="mysql",
-        description=f"MySQL mirror of {table}: DDL from the catalog, rows bulk-loaded once per S3 object.",
-    )
-    def mirror(
-        context: dg.AssetExecutionContext,
-        config: MirrorConfig,
-        landing: LandingBucket,
-        glue: GlueCatalog,
-        mysql: MySQLResource,
-    ) -> dg.MaterializeResult:
+    def checks(self, table: str, config: TableConfig) -> list[dg.AssetCheckSpec]:
+        key = self.key(table)
+        return [
+            dg.AssetCheckSpec(MATCHES_CATALOG, asset=key,
+                              description="MySQL columns (information_schema) hold every catalog column at its mapped type."),
+            dg.AssetCheckSpec(ROWS_RECONCILE, asset=key, description="Catalog recordCount = MySQL rows + quarantined rows."),
+        ]
+
+    def materialize(self, run: TableRun) -> Outcome:
+        r = run.resources
         report = mirror_table(
-            landing, glue, mysql, table, table_config, run_id=context.run_id, full_refresh=config.full_refresh
+            r.landing, r.glue, r.mysql, run.table, run.config, run_id=run.run_id, full_refresh=run.step.full_refresh
         )
         for change in report.schema_changes:
-            context.log.info(f"schema change: {change}")
+            run.log("info", f"{run.table}: schema change: {change}")
         if report.rows_quarantined:
-            context.log.warning(f"{report.rows_quarantined} rows quarantined: {report.quarantine_keys}")
+            run.log("warning", f"{run.table}: {report.rows_quarantined} rows quarantined: {report.quarantine_keys}")
         if report.files_deferred:
-            context.log.warning(f"changed in S3 during the run, loaded next run: {report.files_deferred}")
-        return dg.MaterializeResult(metadata=mirror_metadata(report))
+            run.log("warning", f"{run.table}: changed in S3 during the run, loaded next run: {report.files_deferred}")
+        return Outcome(mirror_metadata(report), report)
 
-    return mirror
+    def evaluate(self, run: TableRun, names: set[str], outcome: Outcome | None) -> list[dg.AssetCheckResult]:
+        r, key, results = run.resources, self.key(run.table), []
+        if MATCHES_CATALOG in names:
+            entry = r.glue.get_table(run.table)
+            expected = {c.mysql: c.spec.mysql_type for c in mirror_columns(entry)} if entry else {}
+            actual = {n: t for n, t in mysql_columns(r.mysql, run.table).items() if n not in ddl.MYSQL_BOOKKEEPING_COLUMNS}
+            found = drift.compare(expected, actual, drift.mysql_holds)
+            level = "error" if (found.removed or found.retyped) else ("warn" if found.added else "ok")
+            results.append(check_result(key, MATCHES_CATALOG, found, level))
+        if ROWS_RECONCILE in names:
+            rows, quarantined = mysql_counts(r.mysql, run.table)
+            count, ragged = record_count(r.glue, run.table)
+            results.append(reconcile(count, rows, quarantined, r.landing.uri(f"{QUARANTINE_ROOT}/mysql/{run.table}/"),
+                                     ragged=ragged, asset_key=key))
+        return results
 
 
 def mirror_metadata(report: MirrorReport) -> dict:

@@ -1,1 +1,2 @@
-"""Asset checks built from the registry: schema drift at every hop and row-count reconciliation."""
+"""Check logic the table hops evaluate in their own step: row-count reconciliation (drift checks are
+``core.drift`` plus each hop's view of its target)."""

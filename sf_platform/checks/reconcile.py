@@ -1,19 +1,15 @@
-"""Reconciliation checks: rows in the files (catalog recordCount) = rows loaded + rows quarantined.
+"""Reconciliation: rows in the files (catalog recordCount) = rows loaded + rows quarantined.
 
 recordCount counts every data record of the files, ragged rows (wrong number of fields) included:
 the loaders quarantine those, so they are on the right-hand side too."""
 
+from __future__ import annotations
+
 import dagster as dg
 
-from sf_platform.assets.mysql import mysql_key
-from sf_platform.assets.snowflake import snowflake_key
 from sf_platform.core.catalog import P_RAGGED_ROWS
-from sf_platform.core.quarantine import QUARANTINE_ROOT
-from sf_platform.core.registry import Registry
-from sf_platform.hops.inspect import mysql_counts, snowflake_counts
-from sf_platform.resources.aws import GlueCatalog, LandingBucket
-from sf_platform.resources.mysql import MySQLResource
-from sf_platform.resources.snowflake import SnowflakeDatabase
+
+ROWS_RECONCILE = "rows_reconcile"
 
 
 def reconcile(
@@ -24,67 +20,38 @@ def reconcile(
     *,
     merged: bool = False,
     ragged: int = 0,
+    asset_key: dg.AssetKey | None = None,
 ) -> dg.AssetCheckResult:
     """Rows in the files = rows in the target + quarantined rows. A merge table keeps one row per key,
     so there the target may hold fewer rows, never more. ``ragged``: of record_count, the ragged rows
     the crawl found (shown, not part of the rule)."""
+    difference = record_count - quarantined - rows
     metadata = {
         "catalog_record_count": record_count,
         "catalog_ragged_rows": ragged,
         "rows_in_target": rows,
         "rows_quarantined": quarantined,
-        "difference": record_count - quarantined - rows,
+        "difference": difference,
         "rule": "rows + quarantined <= recordCount (merge on keys)" if merged else "rows + quarantined = recordCount",
     }
+    common = {"asset_key": asset_key, "check_name": ROWS_RECONCILE} if asset_key else {}
     mismatch = rows + quarantined > record_count if merged else rows + quarantined != record_count
     if mismatch:
-        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR, metadata=metadata)
+        return dg.AssetCheckResult(
+            passed=False, severity=dg.AssetCheckSeverity.ERROR, metadata=metadata, **common,
+            description=f"{rows:,} rows + {quarantined:,} quarantined vs {record_count:,} in the files "
+            f"({-difference:+,})",
+        )
     if quarantined:
         return dg.AssetCheckResult(
-            passed=False, severity=dg.AssetCheckSeverity.WARN, metadata={**metadata, "quarantine": quarantine_uri}
+            passed=False, severity=dg.AssetCheckSeverity.WARN, metadata={**metadata, "quarantine": quarantine_uri},
+            description=f"{quarantined:,} of {record_count:,} rows quarantined: {quarantine_uri}", **common,
         )
-    return dg.AssetCheckResult(passed=True, metadata=metadata)
+    return dg.AssetCheckResult(passed=True, metadata=metadata, description=f"{rows:,} rows, as in the files", **common)
 
 
-def build_reconcile_checks(registry: Registry, mysql_db: str, sf_db: str, sf_schema: str) -> list:
-    checks = []
-    for table, config in registry.tables.items():
-        if "mysql" in config.targets:
-            checks.append(_mysql(table, mysql_key(mysql_db, table)))
-        if "snowflake" in config.targets:
-            merged = config.snowflake.write_mode == "merge"
-            checks.append(_snowflake(table, sf_db, sf_schema, snowflake_key(sf_db, sf_schema, table), merged))
-    return checks
-
-
-def _record_count(glue: GlueCatalog, table: str) -> tuple[int, int]:
+def record_count(glue, table: str) -> tuple[int, int]:
     """(recordCount, of it the ragged rows) of the table's catalog entry; (0, 0) without one."""
     entry = glue.get_table(table)
     params = (entry or {}).get("Parameters") or {}
     return int(params.get("recordCount", 0)), int(params.get(P_RAGGED_ROWS, 0))
-
-
-def _mysql(table: str, key: dg.AssetKey):
-    @dg.asset_check(asset=key, name="rows_reconcile", description="Catalog recordCount = MySQL rows + quarantined rows.")
-    def check(glue: GlueCatalog, mysql: MySQLResource, landing: LandingBucket) -> dg.AssetCheckResult:
-        rows, quarantined = mysql_counts(mysql, table)
-        record_count, ragged = _record_count(glue, table)
-        return reconcile(
-            record_count, rows, quarantined, landing.uri(f"{QUARANTINE_ROOT}/mysql/{table}/"), ragged=ragged
-        )
-
-    return check
-
-
-def _snowflake(table: str, sf_db: str, sf_schema: str, key: dg.AssetKey, merged: bool):
-    @dg.asset_check(asset=key, name="rows_reconcile", description="Catalog recordCount = Snowflake rows + quarantined rows.")
-    def check(glue: GlueCatalog, snowflake: SnowflakeDatabase, landing: LandingBucket) -> dg.AssetCheckResult:
-        with snowflake.get_connection() as conn:
-            rows, quarantined = snowflake_counts(conn, sf_db, sf_schema, table)
-        record_count, ragged = _record_count(glue, table)
-        return reconcile(
-            record_count, rows, quarantined, landing.uri(f"{QUARANTINE_ROOT}/snowflake/{table}/"),
-            merged=merged, ragged=ragged,
-        )
-
-    return check

@@ -25,6 +25,12 @@ class Drift:
     def as_metadata(self) -> dict:
         return {"added": list(self.added), "removed": list(self.removed), "retyped": list(self.retyped)}
 
+    def summary(self) -> str:
+        """One line a person reads at a glance: "added: phone; retyped: point: int -> bigint"."""
+        parts = [f"{what}: {', '.join(names)}" for what, names in
+                 (("added", self.added), ("removed", self.removed), ("retyped", self.retyped)) if names]
+        return "; ".join(parts) or "no difference"
+
 
 def compare(
     expected: Mapping[str, str],

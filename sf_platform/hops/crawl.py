@@ -187,6 +187,16 @@ def profile_object(bucket: LandingBucket, key: str, config: TableConfig) -> File
         body.close()
 
 
+def crawled_etags(bucket: LandingBucket, table: str) -> dict[str, str]:
+    """Object key -> ETag of every file the last crawl of ``table`` profiled (from its profile cache;
+    {} when there is none): what the sensor's first tick takes as already done."""
+    data = bucket.read_json(f"{PROFILE_CACHE_ROOT}/{table}/profiles.json")
+    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(files, dict):
+        return {}
+    return {k: str(v.get("etag", "")) for k, v in files.items() if isinstance(v, dict)}
+
+
 class _ProfileCache:
     """Profiles by (key, ETag) in one small JSON object per table, valid for the same registry
     header/column settings and the same inference code."""

@@ -55,8 +55,12 @@ class _Outcome:
     detail: str = ""
 
 
-def organize(bucket: LandingBucket, pattern: str, *, workers: int = WORKERS) -> OrganizeReport:
-    """Move every loose root object that names a table into that table's prefix."""
+def organize(
+    bucket: LandingBucket, pattern: str, *, tables: set[str] | None = None, workers: int = WORKERS
+) -> OrganizeReport:
+    """Move every loose root object that names one of ``tables`` (None: any table) into that table's
+    prefix. Files of other tables are not touched: a run moves only the files of the tables it loads,
+    so runs for different tables never move each other's files."""
     report = OrganizeReport()
     planned: list[tuple[dict, str, str]] = []
     objects = bucket.list_root()
@@ -65,7 +69,7 @@ def organize(bucket: LandingBucket, pattern: str, *, workers: int = WORKERS) -> 
         match = classify_loose_key(obj["Key"], pattern)
         if match.table is None:
             report.left_in_place[obj["Key"]] = match.reason
-        else:
+        elif tables is None or match.table in tables:
             planned.append((obj, match.table, match.destination))
     if not planned:
         return report

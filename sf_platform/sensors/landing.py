@@ -23,12 +23,13 @@ import dagster as dg
 from botocore.exceptions import ClientError
 
 from sf_platform import settings
-from sf_platform.assets.landing import s3_key
+from sf_platform.assets.names import s3_key
 from sf_platform.core.ledger import normalize_etag
 from sf_platform.core.naming import classify_loose_key, is_data_key, is_hidden_name, table_of_key
 from sf_platform.core.registry import Registry
 from sf_platform.core.s3_events import objects_of_message
 from sf_platform.core.sensor_cursor import Cursor, ListedObject
+from sf_platform.hops.crawl import crawled_etags
 from sf_platform.resources.aws import LandingBucket, LandingEvents
 
 EVENTS_PER_TICK = 1000  # S3 notifications read per tick (10 per SQS call); more wait for the next tick
@@ -116,7 +117,21 @@ def file_tags(objects: list[ListedObject], limit: int = 1000) -> dict[str, str]:
     return {"sf/new_files": str(len(keys)), "sf/new_file_keys": shown}
 
 
-def build_landing_sensor(registry: Registry) -> dg.SensorDefinition:
+def already_done(landing: LandingBucket, fresh: list[ListedObject], pattern: str) -> list[ListedObject]:
+    """Of a first tick's objects, those the platform already crawled (same key and ETag in the table's
+    crawl profile cache): a first sweep over a loaded bucket requests no run for them."""
+    by_table: dict[str, list[ListedObject]] = defaultdict(list)
+    for obj in fresh:
+        if "/" in obj.key and (table := table_for_key(obj.key, pattern)):
+            by_table[table].append(obj)
+    done = []
+    for table, objects in by_table.items():
+        crawled = {k: normalize_etag(e) for k, e in crawled_etags(landing, table).items()}
+        done += [o for o in objects if crawled.get(o.key) == normalize_etag(o.etag)]
+    return done
+
+
+def build_landing_sensor(registry: Registry, job_name: str) -> dg.SensorDefinition:
     interval = int(settings.get("SF_SENSOR_INTERVAL_SECONDS"))
     lag = timedelta(seconds=int(settings.get("SF_SENSOR_LAG_SECONDS")))
     budget = int(settings.get("SF_SENSOR_LIST_BUDGET"))
@@ -124,14 +139,12 @@ def build_landing_sensor(registry: Registry) -> dg.SensorDefinition:
         raise ValueError(f"SF_SENSOR_LIST_BUDGET must be at least 1 (keys per tick), not {budget}")
     pattern = registry.landing.loose_file_pattern
     skip_folders = {registry.exports.prefix.split("/")[0]} if registry.exports else set()
-    every_chain = dg.AssetSelection.assets(*[s3_key(t) for t in registry.tables]).downstream()
-
     @dg.sensor(
         name="landing_files",
         description="Requests a run of s3/<table> and everything downstream for each table with new or changed files.",
         minimum_interval_seconds=interval,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        target=every_chain,
+        job_name=job_name,
     )
     def landing_files(
         context: dg.SensorEvaluationContext, landing: LandingBucket, landing_events: LandingEvents
@@ -139,6 +152,9 @@ def build_landing_sensor(registry: Registry) -> dg.SensorDefinition:
         cursor, now = Cursor.from_json(context.cursor), datetime.now(UTC)
         try:
             fresh, listed = scan(landing, cursor, skip_folders, budget, lag, now)
+            if context.cursor is None and fresh:  # first tick: what is crawled already is no news
+                done = {(o.key, o.etag) for o in already_done(landing, fresh, pattern)}
+                fresh = [o for o in fresh if (o.key, o.etag) not in done]
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "NoSuchBucket":
                 return dg.SkipReason(f"bucket {landing.bucket} does not exist yet")
@@ -168,9 +184,10 @@ def build_landing_sensor(registry: Registry) -> dg.SensorDefinition:
             dg.RunRequest(
                 run_key=run_key(table, objects),
                 asset_selection=list(
-                    dg.AssetSelection.assets(s3_key(table)).downstream().resolve(_graph(context))
+                    (dg.AssetSelection.assets(s3_key(table)).downstream() - dg.AssetSelection.groups("exports"))
+                    .resolve(_graph(context))
                 ),
-                tags={"sf/table": table, "sf/trigger": "landing_files", **file_tags(objects)},
+                tags={**run_tags([table], "landing_files"), **file_tags(objects)},
             )
             for table, objects in sorted(by_table.items())
         ]
@@ -185,6 +202,14 @@ def build_landing_sensor(registry: Registry) -> dg.SensorDefinition:
         return requests
 
     return landing_files
+
+
+def run_tags(tables: list[str], trigger: str) -> dict[str, str]:
+    """The tags every run of the chain carries, whoever starts it (sensor, CLI): which tables, and why."""
+    shown = ",".join(sorted(tables))
+    if len(shown) > 200:
+        shown = f"{shown[:180]}... ({len(tables)} tables)"
+    return {"sf/table": shown, "sf/trigger": trigger}
 
 
 def _graph(context: dg.SensorEvaluationContext):

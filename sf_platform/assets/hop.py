@@ -1,0 +1,290 @@
+"""One step for many tables: the frame every table asset is built on.
+
+A *hop* (organize, crawl, MySQL, Snowflake, curated) knows how to bring one table one step further and
+which checks judge the result. ``build_table_step`` turns a list of hops into ONE subsettable
+multi-asset: one step per run, whatever the number of tables and checks, so a run's cost is its data,
+not its process start-ups (a step costs about a second of start-up and Dagster bookkeeping; the demo
+had 61 of them). Inside the step each table runs its hops in order on a small thread pool (the hops
+wait on S3, MySQL and Snowflake far more than they compute), and its checks are evaluated right after
+its materialization and yielded with it.
+
+One table's failure never blocks another's: a hop that fails marks that table's later hops skipped,
+every other table goes on, and the step fails at the end naming each failed table, hop and reason
+(the failed assets show as failed in the UI; the others are materialized and checked). Selecting only
+checks in the UI evaluates them without materializing anything.
+"""
+
+
+import os
+import queue
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+
+from sf_platform.core import drift
+from sf_platform.core.registry import Registry, TableConfig
+
+TABLE_THREADS = int(os.environ.get("SF_TABLE_THREADS") or 3)  # tables worked on at once in a step
+SCHEMA_VS_PREVIOUS = "schema_vs_previous"
+
+
+class StepConfig(dg.Config):
+    full_refresh: bool = False  # MySQL: rebuild into a staging table and swap it in atomically
+
+
+@dataclass
+class TableRun:
+    """What a hop sees of the step while it works on one table."""
+
+    table: str
+    config: TableConfig
+    resources: Any
+    run_id: str
+    step: StepConfig
+    log: Callable[[str, str], None]  # (level, message), written to the step's log in order
+
+
+@dataclass
+class Outcome:
+    """A hop's work on one table: the materialization's metadata, what checks need, and whether the
+    table's later hops may run (False after a failed blocking check)."""
+
+    metadata: dict
+    report: Any = None
+    proceed: bool = True
+
+
+class Hop:
+    """One hop of the chain; subclasses fill in the table-specific parts."""
+
+    name: str = ""
+    requires: tuple[str, ...] = ()  # hops that must have succeeded for the same table first
+    resource_keys: frozenset[str] = frozenset()
+    kinds: frozenset[str] = frozenset()
+    tracks_schema = False  # adds the schema_vs_previous check
+
+    def covers(self, config: TableConfig) -> bool:
+        return True
+
+    def key(self, table: str) -> dg.AssetKey:
+        raise NotImplementedError
+
+    def deps(self, table: str) -> list[dg.AssetKey]:
+        raise NotImplementedError
+
+    def description(self, table: str, config: TableConfig) -> str:
+        raise NotImplementedError
+
+    def checks(self, table: str, config: TableConfig) -> list[dg.AssetCheckSpec]:
+        """The hop's own checks (schema_vs_previous is added by the frame)."""
+        return []
+
+    def prepare(self, resources: Any, tables: list[str], log: Callable[[str, str], None]) -> None:
+        """Work done once for all the step's tables before any table starts (organize's moves)."""
+
+    def materialize(self, run: TableRun) -> Outcome:
+        raise NotImplementedError
+
+    def evaluate(self, run: TableRun, names: set[str], outcome: Outcome | None) -> list[dg.AssetCheckResult]:
+        """Results of the hop's own checks ``names``; ``outcome`` is None when they run on their own."""
+        return []
+
+    # ---- what the frame builds from the above
+
+    def spec(self, table: str, config: TableConfig, group: str) -> dg.AssetSpec:
+        return dg.AssetSpec(
+            self.key(table), deps=self.deps(table), kinds=set(self.kinds), group_name=group,
+            description=self.description(table, config), skippable=True, tags={"sf/table": table},
+        )
+
+    def check_specs(self, table: str, config: TableConfig) -> list[dg.AssetCheckSpec]:
+        specs = self.checks(table, config)
+        if self.tracks_schema:
+            specs.append(dg.AssetCheckSpec(
+                SCHEMA_VS_PREVIOUS, asset=self.key(table),
+                description="Column schema of this materialization vs the previous one (added/removed/retyped).",
+            ))
+        return specs
+
+
+def build_table_step(
+    name: str, hops: list[Hop], registry: Registry, groups: Mapping[str, str], *, description: str = ""
+) -> dg.AssetsDefinition:
+    """One subsettable multi-asset over every (table, hop) pair the registry asks for."""
+    specs, check_specs, where = [], [], {}
+    for table, config in registry.tables.items():
+        for hop in hops:
+            if hop.covers(config):
+                specs.append(hop.spec(table, config, groups[hop.name]))
+                check_specs += hop.check_specs(table, config)
+                where[hop.key(table)] = (hop, table)
+    resource_keys = set().union(*(h.resource_keys for h in hops))
+
+    @dg.multi_asset(
+        name=name, specs=specs, check_specs=check_specs, can_subset=True,
+        required_resource_keys=resource_keys, description=description or None,
+    )
+    def table_step(context: dg.AssetExecutionContext, config: StepConfig):
+        yield from _run(context, config, hops, registry, where)
+
+    return table_step
+
+
+@dataclass
+class _Work:
+    """What the step does for one table: per hop, whether to materialize it and which checks to run."""
+
+    table: str
+    hops: list[tuple[Hop, bool, set[str]]] = field(default_factory=list)
+
+
+def _plan(context: dg.AssetExecutionContext, hops: list[Hop], where: dict) -> dict[str, _Work]:
+    selected = set(context.selected_asset_keys)
+    checks_by_key: dict[dg.AssetKey, set[str]] = {}
+    for check_key in context.selected_asset_check_keys:
+        checks_by_key.setdefault(check_key.asset_key, set()).add(check_key.name)
+    work: dict[str, _Work] = {}
+    for hop in hops:  # in chain order
+        for key, (owner, table) in where.items():
+            if owner is not hop or (key not in selected and key not in checks_by_key):
+                continue
+            work.setdefault(table, _Work(table)).hops.append((hop, key in selected, checks_by_key.get(key, set())))
+    return work
+
+
+def _run(context, step: StepConfig, hops: list[Hop], registry: Registry, where: dict) -> Iterator:
+    work = _plan(context, hops, where)
+    events: queue.Queue = queue.Queue()
+
+    def log(level: str, message: str) -> None:
+        events.put(("log", level, message))
+
+    previous = _previous_schemas(context, work)
+    for hop in hops:
+        tables = [t for t, w in work.items() if any(h is hop and m for h, m, _ in w.hops)]
+        if tables:
+            hop.prepare(context.resources, tables, lambda level, msg: getattr(context.log, level)(msg))
+    failures: dict[str, str] = {}
+
+    def run_table(w: _Work) -> None:
+        run = TableRun(w.table, registry.tables[w.table], context.resources, context.run_id, step, log)
+        done: set[str] = set()
+        for hop, materialize, check_names in w.hops:
+            missing = [r for r in hop.requires if r in {h.name for h, m, _ in w.hops if m} and r not in done]
+            if missing:
+                log("warning", f"{w.table}: {hop.name} skipped: {', '.join(missing)} did not succeed")
+                continue
+            try:
+                results = _evaluate(hop, run, materialize, check_names, previous)
+            except Exception as exc:  # one table's failure is reported and never stops the others
+                failures[f"{w.table} ({hop.name})"] = f"{type(exc).__name__}: {exc}"
+                log("error", f"{w.table}: {hop.name} failed: {exc}\n{traceback.format_exc()}")
+                continue
+            events.put(("result", results))
+            if results.proceed:
+                done.add(hop.name)
+
+    with ThreadPoolExecutor(max_workers=max(1, TABLE_THREADS), thread_name_prefix="sf-table") as pool:
+        futures = [pool.submit(run_table, w) for w in work.values()]
+        while not (all(f.done() for f in futures) and events.empty()):
+            try:
+                item = events.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item[0] == "log":
+                getattr(context.log, item[1])(item[2])
+            else:
+                yield from item[1]
+        for f in futures:
+            f.result()
+    if failures:
+        raise dg.Failure(
+            description=f"{len(failures)} of {len(work)} tables failed: "
+            + "; ".join(f"{where}: {why}" for where, why in sorted(failures.items())),
+            metadata={"failed": dg.MetadataValue.json(failures)},
+        )
+
+
+class _Results(list):
+    """The events of one (table, hop): a materialization with its checks, or check results alone;
+    ``proceed`` is False when the table's later hops must not run (a failed blocking check)."""
+
+    proceed = True
+
+
+def _evaluate(hop: Hop, run: TableRun, materialize: bool, names: set[str], previous: dict) -> _Results:
+    key = hop.key(run.table)
+    own = names - {SCHEMA_VS_PREVIOUS}
+    results = _Results()
+    if not materialize:
+        results += hop.evaluate(run, own, None)
+        if SCHEMA_VS_PREVIOUS in names:
+            results.append(_vs_previous(key, *previous.get(("pair", key), (None, None))))
+        return results
+    outcome = hop.materialize(run)
+    checks = hop.evaluate(run, own, outcome)
+    if hop.tracks_schema and SCHEMA_VS_PREVIOUS in names:
+        checks.append(_vs_previous(key, previous.get(key), _schema_of(outcome.metadata)))
+    results.append(dg.MaterializeResult(asset_key=key, metadata=outcome.metadata, check_results=checks))
+    results.proceed = outcome.proceed
+    return results
+
+
+def _previous_schemas(context, work: dict[str, _Work]) -> dict:
+    """Column schemas of the last materializations, read once in the step's own thread: key -> schema
+    for assets to materialize, ("pair", key) -> (older, newer) for schema checks run on their own."""
+    out: dict = {}
+    materialize = [h.key(w.table) for w in work.values() for h, m, _ in w.hops if m and h.tracks_schema]
+    if materialize:
+        latest = context.instance.get_latest_materialization_events(materialize)
+        out.update({k: _schema_of_event(e) for k, e in latest.items()})
+    for w in work.values():
+        for hop, m, names in w.hops:
+            if not m and SCHEMA_VS_PREVIOUS in names:
+                key = hop.key(w.table)
+                records = context.instance.fetch_materializations(key, limit=2).records
+                schemas = [_schema_of_event(r.event_log_entry) for r in records]
+                out[("pair", key)] = (schemas[1] if len(schemas) > 1 else None, schemas[0] if schemas else None)
+    return out
+
+
+def _schema_of_event(entry) -> dict[str, str] | None:
+    materialization = entry.asset_materialization if entry else None
+    return _schema_of(materialization.metadata) if materialization else None
+
+
+def _schema_of(metadata: Mapping) -> dict[str, str] | None:
+    value = metadata.get("dagster/column_schema")
+    schema = getattr(value, "value", value)
+    if schema is None:
+        return None
+    return {c.name: c.type for c in schema.columns}
+
+
+def _vs_previous(key: dg.AssetKey, before: dict | None, now: dict | None) -> dg.AssetCheckResult:
+    if before is None or now is None:
+        return dg.AssetCheckResult(
+            asset_key=key, check_name=SCHEMA_VS_PREVIOUS, passed=True,
+            description="first materialization: nothing to compare",
+        )
+    found = drift.compare(before, now)
+    return check_result(key, SCHEMA_VS_PREVIOUS, found, "ok" if found.empty else "warn")
+
+
+_SEVERITY = {"warn": dg.AssetCheckSeverity.WARN, "error": dg.AssetCheckSeverity.ERROR}
+
+
+def check_result(key: dg.AssetKey, name: str, found: drift.Drift, level: str, **metadata) -> dg.AssetCheckResult:
+    """A drift check's result: passed when ``level`` is "ok"; a one-line description of the drift and
+    the columns as a readable table besides the JSON lists."""
+    return dg.AssetCheckResult(
+        asset_key=key, check_name=name,
+        passed=level == "ok",
+        severity=_SEVERITY.get(level, dg.AssetCheckSeverity.WARN),
+        description=found.summary(),
+        metadata={**found.as_metadata(), **metadata},
+    )
