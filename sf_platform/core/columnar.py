@@ -1,11 +1,14 @@
 """The curated columnar layer, pure: where curated Parquet files live, their ledger, their Glue entry, how
 to read any catalog table in place, and the Redshift statements (Spectrum schema, COPY) over them.
 
-Curated files mirror the raw table's keys under ``_curated/<table>/`` (hive partition folders kept, one
-Parquet file per source object), so Athena, Redshift Spectrum and ``sf-platform query`` read them with
-partition pruning. The Glue entry is the Parquet TableInput of ``export_catalog`` (one builder for every
-Avro or Parquet folder) with the raw table's typed columns and partition keys. The ledger, one small JSON
-object per table, says which source object (key, ETag) each curated file was made from.
+Curated files live under ``_curated/<table>/`` in the raw table's hive partition folders, so Athena,
+Redshift Spectrum and ``sf-platform query`` read them with partition pruning. One Parquet file holds the
+rows of a batch of source objects of one partition folder (``plan_batches``: up to ``BATCH_OBJECTS``
+objects or ``BATCH_BYTES`` source bytes; an object of ``ALONE_BYTES`` or more is a batch of its own); its
+name is a digest of the batch's (key, ETag) pairs (``batch_key``). The Glue entry is the Parquet
+TableInput of ``export_catalog`` (one builder for every Avro or Parquet folder) with the raw table's typed
+columns and partition keys. The ledger, one small JSON object per table, says for each source object
+(key, ETag) which curated file holds its rows.
 """
 
 from __future__ import annotations
@@ -13,23 +16,30 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
 
 from . import types as glue_types
+from .batching import MAX_BATCH_BYTES, MAX_BATCH_OBJECTS, batches, group_by
 from .catalog import OPEN_CSV_SERDE, CatalogColumn, CrawlStats, columns_of, partition_input, partition_keys_of
 from .export_catalog import PARQUET_INPUT_FORMAT, PARQUET_SERDE, folder_table_input
 from .identifiers import IdentifierError
-from .ledger import LedgerEntry
+from .ledger import LedgerEntry, SourceObject
 from .naming import partition_location
 
 CURATED_ROOT = "_curated"  # hidden to the organizer, the crawler and the sensor (starts with "_")
 LEDGER_ROOT = "_sf/curated"
 CODEC = "zstd"
 # Bumped when the writer changes what a curated file holds: every file is then rewritten once.
-WRITER_VERSION = 1
+# 2: many source objects per file (1 wrote a file per object; a table curated by 1 is merged once).
+WRITER_VERSION = 2
+# A batch of source objects becomes one curated file: at most this many objects, this many source bytes.
+BATCH_OBJECTS = MAX_BATCH_OBJECTS  # 1,000
+BATCH_BYTES = MAX_BATCH_BYTES  # 128 MB
+# An object this large is a batch of its own and is streamed; smaller ones are read whole and batched.
+ALONE_BYTES = 32 * 1024**2
 
 
 def curated_database(glue_database: str, configured: str = "") -> str:
@@ -41,13 +51,47 @@ def curated_prefix(table: str) -> str:
     return f"{CURATED_ROOT}/{table}/"
 
 
-def curated_key(table: str, source_key: str) -> str:
-    """The curated file of a source object: the same path under ``_curated/``, plus ``.parquet``.
-    The full source name is kept (``a.csv`` and ``a.csv.gz`` must not share a curated file)."""
+def source_folder(table: str, source_key: str) -> str:
+    """The partition folder of a source object below the table prefix (``dt=1/region=kr/``, or ``""``)."""
     prefix = f"{table}/"
     if not source_key.startswith(prefix):
         raise ValueError(f"{source_key!r} is not under the table prefix {prefix!r}")
-    return curated_prefix(table) + source_key[len(prefix) :] + ".parquet"
+    return partition_location(source_key, prefix)[len(prefix) :]
+
+
+def batch_key(table: str, sources: Iterable[tuple[str, str]]) -> str:
+    """The curated file of a batch of source objects ((key, ETag) pairs, all in one partition folder):
+    ``_curated/<table>/<partition folders>/part-<digest>.parquet``, the digest over the sorted pairs. The
+    same batch always gets the same key (a retried run overwrites the file it wrote before); another
+    batch, or another version of one of its objects, gets another key."""
+    pairs = sorted((key, etag.strip().strip('"')) for key, etag in sources)
+    if not pairs:
+        raise ValueError("a batch holds at least one source object")
+    folders = {source_folder(table, key) for key, _ in pairs}
+    if len(folders) != 1:
+        raise ValueError(f"a batch's objects share one partition folder, not {sorted(folders)}")
+    digest = hashlib.sha256(json.dumps(pairs, ensure_ascii=False).encode()).hexdigest()[:24]
+    return f"{curated_prefix(table)}{folders.pop()}part-{digest}.parquet"
+
+
+def plan_batches(
+    table: str,
+    objects: Iterable[SourceObject],
+    *,
+    max_objects: int = BATCH_OBJECTS,
+    max_bytes: int = BATCH_BYTES,
+    alone_bytes: int = ALONE_BYTES,
+) -> list[tuple[SourceObject, ...]]:
+    """The objects grouped into curated files: per partition folder, in key order, at most
+    ``max_objects`` objects and ``max_bytes`` source bytes per batch (``batching.batches``); an object of
+    ``alone_bytes`` or more is a batch of its own. The same objects always make the same batches."""
+    ordered = sorted(objects, key=lambda o: o.key)
+    result: list[tuple[SourceObject, ...]] = []
+    for group in group_by(ordered, lambda o: source_folder(table, o.key)):
+        result += [(o,) for o in group if o.size >= alone_bytes]
+        small = [o for o in group if o.size < alone_bytes]
+        result += batches(small, max_objects=max_objects, max_bytes=max_bytes)
+    return result
 
 
 def curated_partition_location(table: str, key: str) -> str:
@@ -75,7 +119,9 @@ def schema_fingerprint(columns: Sequence[CatalogColumn], partition_keys: Sequenc
 
 @dataclass(frozen=True)
 class CuratedFile:
-    """One curated file and the source object version it was made from."""
+    """One source object version and the curated file holding its rows (shared with the other objects of
+    its batch). ``curated_bytes`` is the object's share of that file's size (by source bytes), so summing
+    over the objects gives the files' size."""
 
     source_key: str
     etag: str
@@ -91,7 +137,7 @@ class CuratedFile:
 
 @dataclass
 class CuratedLedger:
-    """Source key -> curated file, for one table."""
+    """Source key -> the curated file holding its rows, for one table."""
 
     files: dict[str, CuratedFile] = field(default_factory=dict)
 
@@ -117,6 +163,11 @@ class CuratedLedger:
         changed (an empty ETag), so it is rewritten; files whose source is gone still count as deleted."""
         return {k: LedgerEntry(k, f.etag if f.schema == schema else "", f.rows) for k, f in self.files.items()}
 
+    def curated_keys(self) -> set[str]:
+        """Every curated file the ledger names (a file under the table's prefix that is not one of these
+        holds rows no source points to: an orphan)."""
+        return {f.curated_key for f in self.files.values()}
+
 
 # ------------------------------------------------------------------------------------------ catalog
 
@@ -137,7 +188,7 @@ def curated_table_input(
     arrow_schema(columns)  # refuses a type the curated files cannot hold, as writing them would
     return folder_table_input(
         name=name, location=location, columns=columns, partition_keys=partition_keys, file_format="parquet",
-        codec=CODEC, rows=sum(f.rows for f in files), objects=len(files),
+        codec=CODEC, rows=sum(f.rows for f in files), objects=len({f.curated_key for f in files}),
         size_bytes=sum(f.curated_bytes for f in files), description=description,
         extra_parameters={"sf.source_table": source_table, "sf.raw_bytes": str(sum(f.raw_bytes for f in files))},
     )
@@ -152,7 +203,9 @@ def curated_partitions(bucket_uri: str, table: str, table_input: Mapping, files:
         folders.setdefault(f.partition, curated_partition_location(table, f.curated_key))
     result = []
     for values, group in sorted(groups.items()):
-        stats = CrawlStats(len(group), sum(f.curated_bytes for f in group), sum(f.rows for f in group))
+        stats = CrawlStats(
+            len({f.curated_key for f in group}), sum(f.curated_bytes for f in group), sum(f.rows for f in group)
+        )
         result.append(partition_input(values, bucket_uri + folders[values], table_input, stats))
     return result
 

@@ -23,10 +23,10 @@ ROLE = "arn:aws:iam::123456789012:role/spectrum-reader"
 
 
 def _file(
-    key: str, etag: str = "e1", partition: tuple[str, ...] = (), rows: int = 10, schema: str = ""
+    key: str, etag: str = "e1", partition: tuple[str, ...] = (), rows: int = 10, schema: str = "", curated: str = ""
 ) -> col.CuratedFile:
     return col.CuratedFile(
-        source_key=key, etag=etag, curated_key=col.curated_key("t", key), rows=rows, rejected=0,
+        source_key=key, etag=etag, curated_key=curated or col.batch_key("t", [(key, etag)]), rows=rows, rejected=0,
         raw_bytes=1000, curated_bytes=250, partition=partition, schema=schema,
     )
 
@@ -34,13 +34,43 @@ def _file(
 # ------------------------------------------------------------------------------------------ keys and ledger
 
 
-def test_curated_keys_mirror_the_source_keys_with_their_partition_folders():
-    assert col.curated_key("t", "t/dt=2024-01-01/a.csv") == "_curated/t/dt=2024-01-01/a.csv.parquet"
-    assert col.curated_key("t", "t/a.csv.gz") != col.curated_key("t", "t/a.csv")
-    assert col.curated_partition_location("t", "_curated/t/dt=1/x/a.csv.parquet") == "_curated/t/dt=1/"
+def test_a_batch_s_curated_key_is_in_its_partition_folder_and_named_after_its_objects():
+    key = col.batch_key("t", [("t/dt=2024-01-01/b.csv", '"e2"'), ("t/dt=2024-01-01/a.csv", "e1")])
+    assert key.startswith("_curated/t/dt=2024-01-01/part-") and key.endswith(".parquet")
+    # the same batch (in any order, ETags quoted or not) always gets the same key: a retry overwrites
+    assert key == col.batch_key("t", [("t/dt=2024-01-01/a.csv", '"e1"'), ("t/dt=2024-01-01/b.csv", "e2")])
+    # another version of one object, or another set of objects, another key
+    assert key != col.batch_key("t", [("t/dt=2024-01-01/a.csv", "e1"), ("t/dt=2024-01-01/b.csv", "e3")])
+    assert key != col.batch_key("t", [("t/dt=2024-01-01/a.csv", "e1")])
+    assert col.batch_key("t", [("t/a.csv", "e1")]).startswith("_curated/t/part-")
+    assert col.batch_key("t", [("t/x/a.csv", "e1")]).startswith("_curated/t/part-")  # no partition folder
+    assert col.curated_partition_location("t", key) == "_curated/t/dt=2024-01-01/"
     assert col.ledger_key("t") == "_sf/curated/t/ledger.json"
     with pytest.raises(ValueError):
-        col.curated_key("t", "other/a.csv")
+        col.batch_key("t", [("other/a.csv", "e1")])
+    with pytest.raises(ValueError):
+        col.batch_key("t", [("t/dt=1/a.csv", "e1"), ("t/dt=2/b.csv", "e1")])
+    with pytest.raises(ValueError):
+        col.batch_key("t", [])
+
+
+def test_objects_are_batched_per_partition_folder_with_large_ones_alone():
+    small = [SourceObject(f"t/dt=1/{i:03d}.csv", "e", 10) for i in range(25)]
+    other = [SourceObject("t/dt=2/a.csv", "e", 10)]
+    large = [SourceObject("t/dt=1/big.csv", "e", 500)]
+    batches = col.plan_batches("t", list(reversed(small)) + other + large, max_objects=10, max_bytes=1000, alone_bytes=100)
+    assert [[o.key for o in b] for b in batches] == [
+        ["t/dt=1/big.csv"],
+        [o.key for o in small[:10]],
+        [o.key for o in small[10:20]],
+        [o.key for o in small[20:]],
+        ["t/dt=2/a.csv"],
+    ]
+    assert batches == col.plan_batches("t", small + large + other, max_objects=10, max_bytes=1000, alone_bytes=100)
+    by_bytes = col.plan_batches("t", small, max_objects=1000, max_bytes=55, alone_bytes=100)
+    assert [len(b) for b in by_bytes] == [5, 5, 5, 5, 5]
+    assert [len(b) for b in col.plan_batches("t", small + other)] == [25, 1]  # the defaults: 1,000 / 128 MB
+    assert col.plan_batches("t", []) == []
 
 
 def test_curated_database_defaults_to_the_raw_one_plus_curated():
@@ -80,7 +110,12 @@ def test_an_unreadable_ledger_is_an_empty_one(data):
 
 
 def test_the_curated_entry_is_a_parquet_table_athena_and_spectrum_read():
-    files = [_file("t/dt=1/a.csv", partition=("1",)), _file("t/dt=2/b.csv", partition=("2",), rows=5)]
+    shared = col.batch_key("t", [("t/dt=2/b.csv", "e1"), ("t/dt=2/c.csv", "e1")])
+    files = [
+        _file("t/dt=1/a.csv", partition=("1",)),
+        _file("t/dt=2/b.csv", partition=("2",), rows=5, curated=shared),
+        _file("t/dt=2/c.csv", partition=("2",), rows=0, curated=shared),  # two objects, one curated file
+    ]
     entry = col.curated_table_input(
         name="t", location="s3://b/_curated/t/", columns=COLUMNS, partition_keys=["dt"], files=files,
         source_table="raw.t",
@@ -93,8 +128,8 @@ def test_the_curated_entry_is_a_parquet_table_athena_and_spectrum_read():
     assert entry["Parameters"]["compressionType"] == "zstd"
     assert entry["Parameters"]["recordCount"] == "15"
     assert entry["Parameters"]["objectCount"] == "2"
-    assert entry["Parameters"]["sizeKey"] == "500"
-    assert entry["Parameters"]["sf.raw_bytes"] == "2000"
+    assert entry["Parameters"]["sizeKey"] == "750"
+    assert entry["Parameters"]["sf.raw_bytes"] == "3000"
     assert [(c["Name"], c["Type"]) for c in sd["Columns"]] == [(c.name, c.type) for c in COLUMNS]
     assert cat.columns_of(entry)[0].reason == COLUMNS[0].reason  # the raw table's explanations carry over
     assert entry["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
@@ -104,6 +139,7 @@ def test_the_curated_entry_is_a_parquet_table_athena_and_spectrum_read():
     assert [p["Values"] for p in partitions] == [["1"], ["2"]]
     assert partitions[1]["StorageDescriptor"]["Location"] == "s3://b/_curated/t/dt=2/"
     assert partitions[1]["Parameters"]["recordCount"] == "5"
+    assert partitions[1]["Parameters"]["objectCount"] == "1"
     assert partitions[1]["StorageDescriptor"]["InputFormat"] == sd["InputFormat"]
 
 

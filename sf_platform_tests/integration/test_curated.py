@@ -1,6 +1,7 @@
 """The curated layer and query in place against the real moto server: raw files -> crawl -> typed Parquet
-with its Parquet Glue entry and partitions, incremental per source object, ``sf-platform query`` giving
-the same answers on raw and curated tables, and the Redshift statements."""
+with its Parquet Glue entry and partitions, many small source objects per curated file, incremental per
+source object, ``sf-platform query`` giving the same answers on raw and curated tables, and the Redshift
+statements."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 
 from sf_platform import cli
 from sf_platform.core import columnar, demo_data
+from sf_platform.hops import curate
 from sf_platform.core.registry import load_registry, parse_registry
 from sf_platform.hops.crawl import crawl_table
 from sf_platform.hops.curate import curate_table
@@ -73,6 +75,24 @@ def _parquet(landing, key: str) -> pa.Table:
     return pq.read_table(io.BytesIO(landing.open(key).read()))
 
 
+def _etag(landing, key: str) -> str:
+    return landing.head(key)["ETag"].strip('"')
+
+
+def _curated_in(landing, folder: str, table="events") -> list[str]:
+    """The curated files in one partition folder (``dt=2024-01-01/region=kr/``)."""
+    prefix = columnar.curated_prefix(table) + folder
+    return [k for k in _curated_objects(landing, table) if k.startswith(prefix) and "/" not in k[len(prefix) :]]
+
+
+def _curated_rows(landing, table: str) -> list[dict]:
+    """Every row of the curated table, read from every file under its folder as a query would."""
+    rows = []
+    for key in sorted(_curated_objects(landing, table)):
+        rows += _parquet(landing, key).to_pylist()
+    return rows
+
+
 # ------------------------------------------------------------------------------------------ curating
 
 
@@ -100,11 +120,15 @@ def test_a_partitioned_table_becomes_a_typed_parquet_table_with_its_partitions(l
     assert us["StorageDescriptor"]["Location"] == f"s3://{landing.bucket}/_curated/events/dt=2024-01-01/region=us/"
     assert us["Parameters"]["recordCount"] == "2"
 
-    key = "_curated/events/dt=2024-01-01/region=us/b.csv.parquet"
-    assert set(_curated_objects(landing)) == {columnar.curated_key("events", k) for k in FILES}
+    # one source object per partition folder here: one curated file in each
+    folders = ["dt=2024-01-01/region=kr/", "dt=2024-01-01/region=us/", "dt=2024-01-02/region=kr/"]
+    assert all(len(_curated_in(landing, f)) == 1 for f in folders) and len(_curated_objects(landing)) == 3
+    (key,) = _curated_in(landing, "dt=2024-01-01/region=us/")
+    assert key == columnar.batch_key("events", [("events/dt=2024-01-01/region=us/b.csv", _etag(landing, "events/dt=2024-01-01/region=us/b.csv"))])
     head = landing.head(key)
+    assert head["Metadata"]["sf-sources"] == "1"
     assert head["Metadata"]["sf-source-key"] == "events/dt=2024-01-01/region=us/b.csv"
-    assert head["Metadata"]["sf-source-etag"] == landing.head("events/dt=2024-01-01/region=us/b.csv")["ETag"].strip('"')
+    assert head["Metadata"]["sf-source-etag"] == _etag(landing, "events/dt=2024-01-01/region=us/b.csv")
     data = _parquet(landing, key)
     assert data.schema == columnar.arrow_schema(columnar.columns_of(entry))  # typed, no partition columns
     assert str(data.column("amount").to_pylist()[1]) == "-1.10"
@@ -118,7 +142,7 @@ def test_a_partitioned_table_becomes_a_typed_parquet_table_with_its_partitions(l
 
 
 @pytest.mark.integration
-def test_new_replaced_and_deleted_raw_files_add_replace_and_remove_one_curated_file(landing, glue):
+def test_new_replaced_and_deleted_raw_files_add_replace_and_remove_their_curated_rows(landing, glue):
     config = _load(landing, glue)
     _curate(landing, glue, config=config)
     before = _curated_objects(landing)
@@ -127,24 +151,26 @@ def test_new_replaced_and_deleted_raw_files_add_replace_and_remove_one_curated_f
     _load(landing, glue, {new: HEADER + b"6,Han,00777,1.00,2024-03-06,true,2024-03-06 08:00:00\n"})
     report = _curate(landing, glue, config=config)
     after = _curated_objects(landing)
-    assert report.files_written == [new] and report.files_skipped == 3
-    assert set(after) - set(before) == {columnar.curated_key("events", new)}
+    assert report.files_written == [new] and report.files_skipped == 3 and report.batches == 1
+    assert set(after) - set(before) == set(_curated_in(landing, "dt=2024-01-03/region=kr/"))
     assert all(after[k]["ETag"] == before[k]["ETag"] for k in before)  # the others were not rewritten
     assert report.partitions_added == 1 and report.rows == 6
 
     replaced = "events/dt=2024-01-01/region=kr/a.csv"
+    (old_file,) = _curated_in(landing, "dt=2024-01-01/region=kr/")
     _load(landing, glue, {replaced: HEADER + b"1,Kim,00123,91.50,2024-03-01,true,\n"})
     report = _curate(landing, glue, config=config)
-    assert report.files_written == [replaced]
-    assert set(_curated_objects(landing)) == set(after)
-    assert _parquet(landing, columnar.curated_key("events", replaced)).num_rows == 1
+    assert report.files_written == [replaced] and report.files_retired == 1
+    (new_file,) = _curated_in(landing, "dt=2024-01-01/region=kr/")
+    assert new_file != old_file and len(_curated_objects(landing)) == 4
+    assert _parquet(landing, new_file).column("event_id").to_pylist() == [1]
     assert report.rows == 5
 
     landing.delete(new)
     crawl_table(landing, glue, "events", config)
     report = _curate(landing, glue, config=config)
     assert report.files_removed == [new] and report.partitions_removed == 1
-    assert columnar.curated_key("events", new) not in _curated_objects(landing)
+    assert _curated_in(landing, "dt=2024-01-03/region=kr/") == [] and len(_curated_objects(landing)) == 3
 
 
 @pytest.mark.integration
@@ -165,7 +191,8 @@ def test_ragged_rows_are_quarantined_with_their_text_and_the_good_rows_are_curat
     )
     report = _curate(landing, glue, "nums", config)
     assert report.rows == 2 and report.rows_quarantined == 3
-    assert _parquet(landing, columnar.curated_key("nums", "nums/a.csv")).to_pydict() == {"id": [1, 7], "amount": [2, 8]}
+    (only,) = _curated_objects(landing, "nums")
+    assert _parquet(landing, only).to_pydict() == {"id": [1, 7], "amount": [2, 8]}
     (qkey,) = report.quarantine_keys
     rows = list(csv.DictReader(io.StringIO(landing.open(qkey).read().decode())))
     assert [(r["line"], r["id"], r["amount"]) for r in rows] == [("2", "", ""), ("3", "", ""), ("4", "x", "6")]
@@ -185,25 +212,29 @@ def test_a_schema_change_rewrites_the_curated_files(landing, glue):
     report = _curate(landing, glue, "nums", config)
     assert sorted(report.files_written) == ["nums/a.csv", "nums/b.csv"]
     assert report.action == "updated"
-    schema = _parquet(landing, columnar.curated_key("nums", "nums/a.csv")).schema
-    assert pa.types.is_decimal(schema.field("amount").type)
+    (only,) = _curated_objects(landing, "nums")  # both objects, one file; the old one is gone
+    data = _parquet(landing, only)
+    assert pa.types.is_decimal(data.schema.field("amount").type)
+    assert [str(v) for v in data.column("amount").to_pylist()] == ["2.0", "2.5"]
 
 
 @pytest.mark.integration
-def test_the_curated_asset_materializes_with_its_metadata(landing, glue, monkeypatch):
+def test_the_curated_asset_materializes_with_its_metadata(landing, glue):
     import dagster as dg
 
-    from sf_platform.assets.curated import build_curated_assets, curated_key
-    from sf_platform.settings import Settings
+    from sf_platform.assets.curated import CuratedHop
+    from sf_platform.assets.names import curated_key
+    from sf_platform.assets.tables import build_hop_assets
 
     _load(landing, glue)
-    monkeypatch.setenv("SF_GLUE_CURATED_DATABASE", _curated_db(glue))
-    cfg = Settings("local", REPO_ROOT / "tables.yaml", REPO_ROOT, landing.bucket, glue.database, "m", "S", "R")
-    (asset,) = build_curated_assets(parse_registry({"tables": {"events": {}}}), cfg)
-    assert asset.key == curated_key("events") and set(asset.specs_by_key[asset.key].kinds) == {"parquet", "s3", "glue"}
+    hop = CuratedHop(glue.database, _curated_db(glue))
+    asset = build_hop_assets("curated", [hop], parse_registry({"tables": {"events": {}}}))
+    assert set(asset.keys) == {curated_key("events")}
+    assert set(asset.specs_by_key[curated_key("events")].kinds) == {"parquet", "s3", "glue"}
     result = dg.materialize([asset], resources={"landing": landing, "glue": glue})
     assert result.success
-    metadata = result.asset_materializations_for_node(asset.node_def.name)[0].metadata
+    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key == curated_key("events")]
+    metadata = event.materialization.metadata
     assert metadata["dagster/table_name"].value == f"{_curated_db(glue)}.events"
     assert metadata["dagster/row_count"].value == 5
     assert [c.name for c in metadata["dagster/column_schema"].schema.columns] == list(TYPES)
