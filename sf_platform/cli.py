@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
 
     mat = sub.add_parser("materialize", help="materialize assets against the persistent DAGSTER_HOME")
     mat.add_argument("--select", default="*", help="asset selection (default: every asset)")
+    mat.add_argument("--table", action="append", default=[], help="one table's chain (repeatable); instead of --select")
+    mat.add_argument("--full-refresh", action="store_true", help="rebuild the MySQL mirrors (staging table + swap)")
 
     sub.add_parser("demo", help="stack up, seed, materialize everything, print the summary")
     sub.add_parser("summary", help="files / catalog / MySQL / Snowflake rows per table")
@@ -106,14 +108,34 @@ def _dagster_home(cfg: Settings) -> Path:
 
 def _materialize(args) -> int:
     cfg = Settings.from_env()
-    env = {**os.environ, "DAGSTER_HOME": os.environ.get("DAGSTER_HOME") or str(_dagster_home(cfg))}
-    cmd = [
-        sys.executable, "-m", "dagster", "asset", "materialize",
-        "-m", "sf_platform.definitions", "--select", args.select,
-    ]
-    # Dagster loads `.env` from the working directory into every step, over the environment: run in
-    # the folder of *our* env file, so an explicit SF_ENV_FILE (tests, a second stack) is the one used.
-    return subprocess.call(cmd, cwd=settings.env_file().parent, env=env)
+    os.environ.setdefault("DAGSTER_HOME", str(_dagster_home(cfg)))
+    from sf_platform.runs import SelectionError, materialize, resolve
+
+    try:
+        keys = resolve(args.select, args.table)
+    except SelectionError as exc:
+        print(f"sf-platform materialize: {exc}", file=sys.stderr)
+        return 2
+    if not keys:
+        print(f"sf-platform materialize: --select {args.select!r} selects no asset", file=sys.stderr)
+        return 2
+    outcomes = materialize(keys, full_refresh=args.full_refresh)
+    for outcome in outcomes:
+        print(f"{outcome.job}: run {outcome.run_id} {'succeeded' if outcome.success else 'FAILED'}, "
+              f"{len(outcome.materialized)} assets materialized, {outcome.checks} checks "
+              f"({len(outcome.failed_checks)} not passed)")
+        for key, metadata in sorted(outcome.materialized.items()):
+            rows = metadata.get("dagster/row_count")
+            loaded = metadata.get("rows_loaded", metadata.get("rows_written"))
+            quarantined = metadata.get("rows_quarantined")
+            parts = [f"{rows} rows" if rows is not None else "", f"{loaded} loaded" if loaded else "",
+                     f"{quarantined} quarantined" if quarantined else ""]
+            print(f"  {key:<45} {', '.join(p for p in parts if p)}")
+        for check in outcome.failed_checks:
+            print(f"  check: {check}")
+        for error in outcome.errors:
+            print(f"  error: {error}", file=sys.stderr)
+    return 0 if all(o.success for o in outcomes) else 1
 
 
 def _summary(args) -> int:
@@ -132,7 +154,7 @@ def _demo(args) -> int:
     cfg = Settings.from_env()
     _ensure_stack(cfg)
     _seed(args)
-    code = _materialize(argparse.Namespace(select="*"))
+    code = _materialize(argparse.Namespace(select="*", table=[], full_refresh=False))
     if code != 0:
         print("sf-platform demo: materialization failed (see the log above)", file=sys.stderr)
         return code

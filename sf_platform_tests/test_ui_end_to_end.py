@@ -167,10 +167,10 @@ def test_materialize_sensor_and_drift_check_through_the_ui(ui):
         expected[f.table] += f.rows
     seed_demo(cfg)
 
-    # 1. Materialize every asset (with its checks) through the GraphQL client.
+    # 1. Materialize every table (with its checks) through the GraphQL client: the named job.
     try:
         run_id = client.submit_job_execution(
-            "__ASSET_JOB", repository_location_name=location, repository_name="__repository__"
+            "load_tables", repository_location_name=location, repository_name="__repository__"
         )
     except DagsterGraphQLClientError as exc:
         pytest.fail(f"could not launch the asset job: {exc}")

@@ -588,15 +588,17 @@ def test_gzip_body_is_streamed_not_buffered(landing, glue):
 def test_the_assets_materialize_with_explained_metadata(landing, glue):
     import dagster as dg
 
-    from sf_platform.assets.catalog import build_crawl_assets, glue_key
-    from sf_platform.assets.landing import build_organize_asset, s3_key
+    from sf_platform.assets.catalog import CrawlHop
+    from sf_platform.assets.landing import OrganizeHop
+    from sf_platform.assets.names import glue_key, s3_key
+    from sf_platform.assets.tables import build_hop_assets
 
     registry = parse_registry({"tables": {"member": {}}})
     landing.put("MEMBER_202508291511.csv", MEMBER_CSV)
     landing.put("README.md", b"read me")
     landing.put("orphan/x.csv", b"a\n1\n")
-    assets = [build_organize_asset(registry), *build_crawl_assets(registry, glue.database)]
-    result = dg.materialize(assets, resources={"landing": landing, "glue": glue})
+    step = build_hop_assets("ingest", [OrganizeHop(registry), CrawlHop(glue.database)], registry)
+    result = dg.materialize([step], resources={"landing": landing, "glue": glue})
     assert result.success
 
     def metadata(key):

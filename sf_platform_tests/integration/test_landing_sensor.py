@@ -13,7 +13,7 @@ import pytest
 
 from sf_platform.core.registry import parse_registry
 from sf_platform.core.sensor_cursor import Cursor
-from sf_platform.definitions import build_definitions
+from sf_platform.definitions import LOAD_JOB, build_definitions
 from sf_platform.hops.organize import organize
 from sf_platform.resources.aws import LandingEvents
 from sf_platform.sensors.landing import build_landing_sensor, scan
@@ -36,7 +36,7 @@ def listed_keys(landing, skip_folders=frozenset()):
 
 
 def tick(landing, cursor, events=None):
-    sensor = build_landing_sensor(REGISTRY)
+    sensor = build_landing_sensor(REGISTRY, LOAD_JOB)
     defs = build_definitions(Settings.from_env())
     events = events or LandingEvents(region_name="us-east-1")  # no queue: listing only
     with (

@@ -1,14 +1,15 @@
-"""The rows_reconcile check on the real stack: crawl, MySQL mirror and the check in one run, as the
-UI materializes them."""
+"""The rows_reconcile check on the real stack: crawl and MySQL mirror in one step, the check evaluated
+right after the load, as a run from the UI does."""
 
 from __future__ import annotations
 
 import dagster as dg
 import pytest
 
-from sf_platform.assets.catalog import build_crawl_assets
-from sf_platform.assets.mysql import build_mysql_assets, mysql_key
-from sf_platform.checks.reconcile import build_reconcile_checks
+from sf_platform.assets.catalog import CrawlHop
+from sf_platform.assets.mysql import MySQLHop
+from sf_platform.assets.names import mysql_key
+from sf_platform.assets.tables import build_hop_assets
 from sf_platform.core.catalog import P_RAGGED_ROWS
 from sf_platform.core.registry import parse_registry
 
@@ -17,14 +18,10 @@ pytestmark = pytest.mark.integration
 
 def _run(landing, glue, mysql, table: str) -> dg.AssetCheckEvaluation:
     registry = parse_registry({"tables": {table: {"targets": ["mysql"]}}})
-    assets = [
-        *build_crawl_assets(registry, glue.database),
-        *build_mysql_assets(registry, glue.database, mysql.database),
-        *build_reconcile_checks(registry, mysql.database, "UNUSED", "UNUSED"),
-    ]
-    result = dg.materialize(assets, resources={"landing": landing, "glue": glue, "mysql": mysql})
+    step = build_hop_assets("load", [CrawlHop(glue.database), MySQLHop(glue.database, mysql.database)], registry)
+    result = dg.materialize([step], resources={"landing": landing, "glue": glue, "mysql": mysql})
     assert result.success
-    (evaluation,) = result.get_asset_check_evaluations()
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "rows_reconcile"]
     assert (evaluation.asset_key, evaluation.check_name) == (mysql_key(mysql.database, table), "rows_reconcile")
     return evaluation
 

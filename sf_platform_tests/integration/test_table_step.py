@@ -1,0 +1,118 @@
+"""The table step on the real stack: one step per run for many tables, each table on its own.
+
+A run touches only its tables; a table whose load fails is reported while the others load and are
+checked; checks ride along with their materializations and can run on their own.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import dagster as dg
+import pytest
+
+from sf_platform.assets.catalog import CrawlHop
+from sf_platform.assets.landing import OrganizeHop
+from sf_platform.assets.mysql import MySQLHop
+from sf_platform.assets.names import glue_key, mysql_key, s3_key
+from sf_platform.assets.tables import build_hop_assets
+from sf_platform.core.registry import parse_registry
+
+pytestmark = pytest.mark.integration
+
+REGISTRY = parse_registry({"tables": {"alpha": {"targets": ["mysql"]}, "beta": {"targets": ["mysql"]}}})
+
+
+def _step(glue, mysql):
+    hops = [OrganizeHop(REGISTRY), CrawlHop(glue.database), MySQLHop(glue.database, mysql.database)]
+    return build_hop_assets("tables", hops, REGISTRY)
+
+
+def _chain(table: str, glue, mysql) -> list[dg.AssetKey]:
+    return [s3_key(table), glue_key(glue.database, table), mysql_key(mysql.database, table)]
+
+
+def _rows(mysql, table: str) -> list[tuple]:
+    return mysql.fetch_all(f"SELECT id, name FROM `{mysql.database}`.`{table}` ORDER BY id")
+
+
+def test_two_concurrent_runs_for_different_tables_move_and_load_only_their_own_files(landing, glue, mysql):
+    landing.put("ALPHA_202509011200.csv", b"id,name\n1,a1\n2,a2\n")
+    landing.put("BETA_202509011200.csv", b"id,name\n10,b1\n")
+    step, resources = _step(glue, mysql), {"landing": landing, "glue": glue, "mysql": mysql}
+    results: dict[str, dg.ExecuteInProcessResult] = {}
+
+    def run(table: str) -> None:
+        results[table] = dg.materialize([step], selection=_chain(table, glue, mysql), resources=resources)
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in ("alpha", "beta")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    for table, other in (("alpha", "beta"), ("beta", "alpha")):
+        result = results[table]
+        assert result.success
+        materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+        assert materialized == set(_chain(table, glue, mysql))
+        (organized,) = [e for e in result.get_asset_materialization_events() if e.asset_key == s3_key(table)]
+        assert organized.materialization.metadata["files_moved_this_run"].value == 1
+        # the other table's loose file was neither moved nor reported by this run
+        assert not any(other.upper() in k for k in organized.materialization.metadata["left_in_place"].data)
+    assert _rows(mysql, "alpha") == [(1, "a1"), (2, "a2")]
+    assert _rows(mysql, "beta") == [(10, "b1")]
+    assert sorted(o["Key"] for o in landing.list_objects("")) == [
+        "alpha/ALPHA_202509011200.csv", "beta/BETA_202509011200.csv",
+    ]
+
+
+def test_a_table_whose_load_fails_does_not_stop_the_other_tables_load(landing, glue, mysql):
+    landing.put("alpha/a1.csv", b"id,name\n1,a1\n")
+    landing.put("beta/b1.csv", b"id,name\n10,b1\n")
+    step, resources = _step(glue, mysql), {"landing": landing, "glue": glue, "mysql": mysql}
+    assert dg.materialize([step], resources=resources).success
+
+    # beta's id column turns into text: MySQL cannot widen BIGINT to text in place (policy: fail)
+    landing.put("beta/b2.csv", b"id,name\nx-11,b2\n")
+    landing.put("alpha/a2.csv", b"id,name\n2,a2\n")
+    result = dg.materialize([step], resources=resources, raise_on_error=False)
+
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.message
+    assert "beta (mysql)" in message and "alpha" not in message.split("tables failed:")[1]
+    assert _rows(mysql, "alpha") == [(1, "a1"), (2, "a2")]  # loaded in the same run
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert mysql_key(mysql.database, "alpha") in materialized
+    assert mysql_key(mysql.database, "beta") not in materialized
+    checks = {(e.asset_key, e.check_name): e.passed for e in result.get_asset_check_evaluations()}
+    assert checks[(mysql_key(mysql.database, "alpha"), "rows_reconcile")] is True
+    assert (mysql_key(mysql.database, "beta"), "rows_reconcile") not in checks
+
+
+def test_checks_ride_along_and_are_green_after_a_clean_load_and_run_on_their_own(landing, glue, mysql):
+    landing.put("alpha/a1.csv", b"id,name,year\n1,a1,2024\n2,a2,2025\n")
+    landing.put("beta/year=2025/b1.csv", b"id,name\n10,b1\n")
+    step, resources = _step(glue, mysql), {"landing": landing, "glue": glue, "mysql": mysql}
+    result = dg.materialize([step], resources=resources)
+
+    assert result.success
+    assert [e for e in result.all_events if e.is_step_start].__len__() == 1  # one step for both tables
+    evaluations = result.get_asset_check_evaluations()
+    assert {(e.asset_key.path[-1], e.check_name) for e in evaluations} == {
+        (t, c) for t in ("alpha", "beta")
+        for c in ("files_match_catalog", "schema_vs_previous", "mysql_matches_catalog", "rows_reconcile")
+    }
+    not_green = [(e.asset_key.to_user_string(), e.check_name, e.description) for e in evaluations if not e.passed]
+    assert not_green == []  # bookkeeping columns and the reserved-word partition column `year` included
+    assert all(e.description for e in evaluations)
+
+    only_checks = dg.materialize(
+        [step], resources=resources, selection=dg.AssetSelection.checks_for_assets(mysql_key(mysql.database, "beta"))
+    )
+    assert only_checks.get_asset_materialization_events() == []
+    assert {e.check_name for e in only_checks.get_asset_check_evaluations()} == {
+        "schema_vs_previous", "mysql_matches_catalog", "rows_reconcile",
+    }
+    assert all(e.passed for e in only_checks.get_asset_check_evaluations())
