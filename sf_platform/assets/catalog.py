@@ -79,6 +79,9 @@ class CrawlHop(Hop):
             "columns_explained": dg.MetadataValue.md(explain_columns(report.columns)),
             "location": report.location,
         }
+        if report.action == "empty" and glue.get_table(run.table) is None:
+            run.log("info", f"{run.table}: no files yet; nothing to load")
+            return Outcome(metadata, report, proceed=False)
         return Outcome(metadata, report)
 
     def evaluate(self, run: TableRun, names: set[str], outcome: Outcome | None) -> list[dg.AssetCheckResult]:
@@ -94,10 +97,13 @@ class CrawlHop(Hop):
         landing, glue, config = run.resources.landing, run.resources.glue, run.config
         entry = glue.get_table(run.table)
         key = self.key(run.table)
+        keys = [o["Key"] for o in landing.list_objects(f"{run.table}/") if is_data_key(o["Key"])]
+        if entry is None and not keys:
+            return dg.AssetCheckResult(asset_key=key, check_name=FILES_MATCH_CATALOG, passed=True,
+                                       description="no files yet")
         if entry is None:
             return check_result(key, FILES_MATCH_CATALOG, drift.Drift(), "error", reason="no catalog entry")
         expected = {c.name: "column" for c in columns_of(entry)}
-        keys = [o["Key"] for o in landing.list_objects(f"{run.table}/") if is_data_key(o["Key"])]
         with ThreadPoolExecutor(max_workers=HEAD_READERS, thread_name_prefix="sf-head") as pool:
             names = dict(zip(keys, pool.map(lambda k: _catalog_names(landing, k, config), keys), strict=True))
         seen = {n: "column" for columns in names.values() for n in columns}

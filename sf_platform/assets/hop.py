@@ -46,6 +46,7 @@ class TableRun:
     run_id: str
     step: StepConfig
     log: Callable[[str, str], None]  # (level, message), written to the step's log in order
+    prepared: Mapping[str, Any] = field(default_factory=dict)  # hop name -> what its prepare() returned
 
 
 @dataclass
@@ -83,8 +84,11 @@ class Hop:
         """The hop's own checks (schema_vs_previous is added by the frame)."""
         return []
 
-    def prepare(self, resources: Any, tables: list[str], log: Callable[[str, str], None]) -> None:
-        """Work done once for all the step's tables before any table starts (organize's moves)."""
+    def prepare(self, resources: Any, tables: list[str], log: Callable[[str, str], None]) -> Any:
+        """Work done once for all the step's tables before any table starts (organize's moves); what
+        it returns reaches ``materialize`` as ``run.prepared[hop.name]`` (hops hold no run state: two
+        runs in one process share them)."""
+        return None
 
     def materialize(self, run: TableRun) -> Outcome:
         raise NotImplementedError
@@ -164,19 +168,20 @@ def _run(context, step: StepConfig, hops: list[Hop], registry: Registry, where: 
         events.put(("log", level, message))
 
     previous = _previous_schemas(context, work)
+    prepared = {}
     for hop in hops:
         tables = [t for t, w in work.items() if any(h is hop and m for h, m, _ in w.hops)]
         if tables:
-            hop.prepare(context.resources, tables, lambda level, msg: getattr(context.log, level)(msg))
+            prepared[hop.name] = hop.prepare(context.resources, tables, lambda level, msg: getattr(context.log, level)(msg))
     failures: dict[str, str] = {}
 
     def run_table(w: _Work) -> None:
-        run = TableRun(w.table, registry.tables[w.table], context.resources, context.run_id, step, log)
+        run = TableRun(w.table, registry.tables[w.table], context.resources, context.run_id, step, log, prepared)
         done: set[str] = set()
         for hop, materialize, check_names in w.hops:
             missing = [r for r in hop.requires if r in {h.name for h, m, _ in w.hops if m} and r not in done]
             if missing:
-                log("warning", f"{w.table}: {hop.name} skipped: {', '.join(missing)} did not succeed")
+                log("warning", f"{w.table}: {hop.name} skipped: {', '.join(missing)} did not complete")
                 continue
             try:
                 results = _evaluate(hop, run, materialize, check_names, previous)

@@ -30,8 +30,6 @@ class OrganizeHop(Hop):
 
     def __init__(self, registry: Registry):
         self.registry = registry
-        self.report = OrganizeReport()
-        self.unregistered: list[str] = []
 
     def key(self, table: str) -> dg.AssetKey:
         return s3_key(table)
@@ -42,30 +40,32 @@ class OrganizeHop(Hop):
     def description(self, table: str, config: TableConfig) -> str:
         return config.description or f"Files of {table} under s3://<landing bucket>/{table}/"
 
-    def prepare(self, resources, tables: list[str], log) -> None:
+    def prepare(self, resources, tables: list[str], log) -> tuple[OrganizeReport, list[str]]:
         landing = resources.landing
         landing.ensure_bucket()
-        self.report = organize(landing, self.registry.landing.loose_file_pattern, tables=set(tables))
-        for key, reason in self.report.left_in_place.items():
+        report = organize(landing, self.registry.landing.loose_file_pattern, tables=set(tables))
+        for key, reason in report.left_in_place.items():
             log("warning", f"left in place: {key}: {reason}")
-        for key, error in self.report.failed.items():
+        for key, error in report.failed.items():
             log("error", f"not moved (source kept): {key}: {error}")
-        self.unregistered = unregistered_prefixes(landing, set(self.registry.tables))
-        if self.unregistered:
-            log("warning", f"table prefixes not in {self.registry.source}: {self.unregistered}; "
+        unregistered = unregistered_prefixes(landing, set(self.registry.tables))
+        if unregistered:
+            log("warning", f"table prefixes not in {self.registry.source}: {unregistered}; "
                 "run `sf-platform discover` to propose registry entries")
+        return report, unregistered
 
     def materialize(self, run: TableRun) -> Outcome:
         landing = run.resources.landing
+        report, unregistered = run.prepared[self.name]
         objects = [o for o in landing.list_objects(f"{run.table}/") if is_data_key(o["Key"])]
         return Outcome({
             "dagster/table_name": landing.uri(f"{run.table}/"),
             "files": len(objects),
             "bytes": sum(int(o["Size"]) for o in objects),
-            **{f"{name}_this_run": value for name, value in self.report.summary(run.table).items()},
-            "root_objects_listed": self.report.listed,
-            "left_in_place": dg.MetadataValue.json(self.report.left_in_place),
-            "move_failures": dg.MetadataValue.json(self.report.failed),
-            "unfinished_copies_aborted": dg.MetadataValue.json(self.report.aborted_uploads),
-            "unregistered_tables": dg.MetadataValue.json(self.unregistered),
+            **{f"{name}_this_run": value for name, value in report.summary(run.table).items()},
+            "root_objects_listed": report.listed,
+            "left_in_place": dg.MetadataValue.json(report.left_in_place),
+            "move_failures": dg.MetadataValue.json(report.failed),
+            "unfinished_copies_aborted": dg.MetadataValue.json(report.aborted_uploads),
+            "unregistered_tables": dg.MetadataValue.json(unregistered),
         })

@@ -186,3 +186,26 @@ def test_a_message_that_is_no_s3_event_is_left_in_the_queue_and_the_rest_are_rea
     _, runs = tick(landing, None, landing_events)
     assert set(runs) == {"member"}
     assert waiting(landing_events) == 1
+
+
+def test_first_tick_over_a_loaded_bucket_requests_runs_only_for_work_still_to_do(landing, glue):
+    from sf_platform.hops.crawl import crawl_table
+
+    landing.put("member/MEMBER_202508011200.csv", b"MEMBER_ID\n1\n2\n")
+    landing.put("member/MEMBER_202508021200.csv", b"MEMBER_ID\n3\n")
+    landing.put("school_info/SCHOOL_INFO_202508011200.csv", b"SCHOOL_ID\n7\n")
+    for table in ("member", "school_info"):
+        crawl_table(landing, glue, table, REGISTRY.tables[table])
+    landing.put("school_info/SCHOOL_INFO_202508021200.csv", b"SCHOOL_ID\n8\n")  # landed after the crawl
+    landing.put("member/MEMBER_202508011200.csv", b"MEMBER_ID\n1\n2\n4\n")  # replaced after the crawl
+
+    first, runs = tick(landing, None)  # no cursor: a new instance or a first `make ui` after `make demo`
+
+    assert set(runs) == {"member", "school_info"}
+    assert runs["member"].tags["sf/new_file_keys"] == "member/MEMBER_202508011200.csv"
+    assert runs["school_info"].tags["sf/new_file_keys"] == "school_info/SCHOOL_INFO_202508021200.csv"
+
+    crawl_table(landing, glue, "member", REGISTRY.tables["member"])
+    crawl_table(landing, glue, "school_info", REGISTRY.tables["school_info"])
+    nothing, runs = tick(landing, None)
+    assert runs == {} and nothing.skip_message.startswith("no new or changed files")
