@@ -72,12 +72,11 @@ def materialize(keys: tuple[dg.AssetKey, ...], *, trigger: str = "cli", full_ref
 
 
 def _execute(job_name: str, keys: set[dg.AssetKey], tags: dict, run_config: dict) -> RunOutcome:
+    from dagster._cli.workspace.cli_target import get_repository_python_origin_from_cli_opts
     from dagster._core.execution.api import execute_job
     from dagster._core.origin import JobPythonOrigin
     from dagster._utils.hosted_user_process import recon_job_from_origin
     from dagster_shared.cli import PythonPointerOpts
-
-    from dagster._cli.workspace.cli_target import get_repository_python_origin_from_cli_opts
 
     origin = get_repository_python_origin_from_cli_opts(PythonPointerOpts(module_name=MODULE))
     job = recon_job_from_origin(JobPythonOrigin(job_name, repository_origin=origin))

@@ -31,6 +31,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
         "Glue database of the curated Parquet tables; empty = <SF_GLUE_DATABASE>_curated",
     ),
     "SF_REDSHIFT_IAM_ROLE": ("", "IAM role ARN Redshift assumes in `sf-platform spectrum-ddl` statements"),
+    "SF_TABLE_THREADS": ("3", "tables a run works on at once (each table's hops run in order)"),
     "SF_SENSOR_INTERVAL_SECONDS": ("30", "how often the landing_files sensor lists the bucket"),
     "SF_SENSOR_LAG_SECONDS": (
         "300",

@@ -15,7 +15,6 @@ checks in the UI evaluates them without materializing anything.
 """
 
 
-import os
 import queue
 import traceback
 from collections.abc import Callable, Iterator, Mapping
@@ -25,10 +24,10 @@ from typing import Any
 
 import dagster as dg
 
+from sf_platform import settings
 from sf_platform.core import drift
 from sf_platform.core.registry import Registry, TableConfig
 
-TABLE_THREADS = int(os.environ.get("SF_TABLE_THREADS") or 3)  # tables worked on at once in a step
 SCHEMA_VS_PREVIOUS = "schema_vs_previous"
 
 
@@ -193,7 +192,8 @@ def _run(context, step: StepConfig, hops: list[Hop], registry: Registry, where: 
             if results.proceed:
                 done.add(hop.name)
 
-    with ThreadPoolExecutor(max_workers=max(1, TABLE_THREADS), thread_name_prefix="sf-table") as pool:
+    threads = max(1, int(settings.get("SF_TABLE_THREADS")))
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sf-table") as pool:
         futures = [pool.submit(run_table, w) for w in work.values()]
         while not (all(f.done() for f in futures) and events.empty()):
             try:
