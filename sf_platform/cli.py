@@ -14,6 +14,7 @@ from sf_platform.settings import REPO_ROOT, Settings
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sf-platform", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     stack = sub.add_parser("stack", help="the embedded local stack (moto, fakesnow, MySQL)")
@@ -36,9 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     ddl = sub.add_parser("spectrum-ddl", help="print the Redshift statements for the curated tables (SF_REDSHIFT_IAM_ROLE)")
     ddl.add_argument("--schema", default="", help="external schema name (default: the curated Glue database)")
     ddl.add_argument("--copy-schema", default="public", help="Redshift schema of the tables COPY loads (default: public)")
-    sub.add_parser("ui", help="stack up, then `dagster dev` on the local stack")
+    ui = sub.add_parser("ui", help="stack up, then `dagster dev` on the local stack")
+    ui.add_argument("--host", default=os.environ.get("SF_UI_HOST", "127.0.0.1"), help="address to serve on")
+    ui.add_argument("--port", default=os.environ.get("SF_UI_PORT", "3000"), help="port to serve on")
 
     args = parser.parse_args(argv)
+    _quiet_framework_warnings()
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
@@ -48,6 +52,25 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"sf-platform {args.command}: error: {exc}", file=sys.stderr)
         return 1
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sf_platform")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _quiet_framework_warnings() -> None:
+    """Dagster's beta/preview and deprecation warnings are about its own API, not about the user's data
+    or anything they can change: keep them out of the command's output."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"dagster(\.|_)")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*(beta|preview|superseded|deprecated).*")
 
 
 def _stack(args) -> int:
@@ -65,7 +88,13 @@ def _stack(args) -> int:
         stopped = stack.down(cfg.state_dir)
         print(f"stopped: {', '.join(stopped) or 'nothing'}")
     else:
-        _print_status(stack.status(cfg.state_dir))
+        rows = stack.status(cfg.state_dir)
+        if not rows:
+            print(f"nothing is running (no local stack recorded in {cfg.state_dir}); start it with `sf-platform stack up`")
+            return 3
+        _print_status(rows)
+        if not all(r.get("alive") for r in rows):
+            return 3
     return 0
 
 
@@ -119,6 +148,11 @@ def _materialize(args) -> int:
     if not keys:
         print(f"sf-platform materialize: --select {args.select!r} selects no asset", file=sys.stderr)
         return 2
+    down = _stack_down(cfg)
+    if down:
+        print(f"sf-platform materialize: the local stack is not running ({', '.join(down)}); "
+              "run `sf-platform stack up` first", file=sys.stderr)
+        return 3
     outcomes = materialize(keys, full_refresh=args.full_refresh)
     for outcome in outcomes:
         print(f"{outcome.job}: run {outcome.run_id} {'succeeded' if outcome.success else 'FAILED'}, "
@@ -138,11 +172,28 @@ def _materialize(args) -> int:
     return 0 if all(o.success for o in outcomes) else 1
 
 
+def _stack_down(cfg: Settings) -> list[str]:
+    """Local deployment: the services of the stack that do not answer (all of them when none is recorded)."""
+    if cfg.env != "local":
+        return []
+    from sf_platform.local import stack
+
+    rows = stack.status(cfg.state_dir)
+    if not rows:
+        return ["nothing recorded"]
+    return [r["name"] for r in rows if not r.get("alive")]
+
+
 def _summary(args) -> int:
-    from sf_platform.runtime import summary_rows
+    from sf_platform.runtime import TargetUnreachable, summary_rows
 
     cfg = Settings.from_env()
-    rows = summary_rows(cfg)
+    try:
+        rows = summary_rows(cfg)
+    except TargetUnreachable as exc:
+        hint = "; is the local stack up? (`sf-platform stack status`)" if cfg.env == "local" else ""
+        print(f"sf-platform summary: {exc}{hint}", file=sys.stderr)
+        return 3
     header = ("table", "files", "catalog rows", "mysql rows", "snowflake rows")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
@@ -209,9 +260,7 @@ def _ui(args) -> int:
     cfg = Settings.from_env()
     _ensure_stack(cfg)
     env = {**os.environ, "DAGSTER_HOME": os.environ.get("DAGSTER_HOME") or str(_dagster_home(cfg))}
-    host = os.environ.get("SF_UI_HOST", "127.0.0.1")
-    port = os.environ.get("SF_UI_PORT", "3000")
-    cmd = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", host, "-p", port]
+    cmd = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)]
     return subprocess.call(cmd, cwd=REPO_ROOT, env=env)
 
 

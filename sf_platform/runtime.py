@@ -37,26 +37,52 @@ def seed_demo(cfg: Settings) -> list[str]:
         return [f.key for f in files]
 
 
+class TargetUnreachable(RuntimeError):
+    """A target the summary must read did not answer; the message says which and where."""
+
+
 def summary_rows(cfg: Settings) -> list[tuple]:
-    """Per registered table: files in S3, catalog recordCount, rows in MySQL, rows in Snowflake."""
+    """Per registered table: files in S3, catalog recordCount, rows in MySQL, rows in Snowflake ("-":
+    not loaded yet). Raises TargetUnreachable when a target does not answer at all, rather than
+    showing it as "-"."""
     registry = load_registry(cfg.tables_file)
     rows = []
     with open_resources(cfg) as r:
+        wanted = {t for c in registry.tables.values() for t in c.targets}
+        snowflake = _snowflake_cursor(r.snowflake) if "snowflake" in wanted else None
+        if "mysql" in wanted:
+            _reach_mysql(r.mysql)
         for table, config in registry.tables.items():
             files = [o for o in r.landing.list_objects(f"{table}/") if is_data_key(o["Key"])]
             entry = r.glue.get_table(table)
             catalog_rows = entry["Parameters"].get("recordCount", "-") if entry else "-"
             mysql_rows = _mysql_count(r.mysql, table) if "mysql" in config.targets else "n/a"
-            snowflake_rows = _snowflake_count(r.snowflake, cfg, table) if "snowflake" in config.targets else "n/a"
+            snowflake_rows = _snowflake_count(snowflake, cfg, table) if "snowflake" in config.targets else "n/a"
             rows.append((table, len(files), catalog_rows, mysql_rows, snowflake_rows))
     return rows
+
+
+def _reach_mysql(mysql) -> None:
+    try:
+        mysql.fetch_all("SELECT 1")
+    except Exception as exc:
+        raise TargetUnreachable(f"MySQL at {mysql.host}:{mysql.port} did not answer: {exc}") from None
 
 
 def _mysql_count(mysql, table: str):
     try:
         return mysql.fetch_all(f"SELECT COUNT(*) FROM {quote_mysql(mysql.database)}.{quote_mysql(table)}")[0][0]
-    except Exception:
+    except Exception:  # reachable (checked first): the table is not there yet
         return "-"
+
+
+def _snowflake_cursor(snowflake):
+    try:
+        with snowflake.get_connection() as conn:
+            conn.cursor().execute("SELECT 1")
+    except Exception as exc:
+        raise TargetUnreachable(f"Snowflake ({snowflake.account}) did not answer: {str(exc).splitlines()[0]}") from None
+    return snowflake
 
 
 def _snowflake_count(snowflake, cfg: Settings, table: str):
@@ -65,7 +91,7 @@ def _snowflake_count(snowflake, cfg: Settings, table: str):
             cur = conn.cursor()
             cur.execute(f"SELECT COUNT(*) FROM {snowflake_table_ref(cfg.snowflake_database, cfg.snowflake_schema, table)}")
             return cur.fetchone()[0]
-    except Exception:
+    except Exception:  # reachable (checked first): the table is not there yet
         return "-"
 
 
