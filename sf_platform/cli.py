@@ -259,9 +259,18 @@ def _spectrum_ddl(args) -> int:
 def _ui(args) -> int:
     cfg = Settings.from_env()
     _ensure_stack(cfg)
-    env = {**os.environ, "DAGSTER_HOME": os.environ.get("DAGSTER_HOME") or str(_dagster_home(cfg))}
-    cmd = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)]
-    return subprocess.call(cmd, cwd=REPO_ROOT, env=env)
+    home = Path(os.environ.get("DAGSTER_HOME") or _dagster_home(cfg))
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    # `dagster dev` applies the `.env` of its working directory OVER the environment: run it from
+    # DAGSTER_HOME, which has none, so a real variable always wins (the env file still fills the gaps:
+    # the definitions load it without overriding).
+    workspace = home / "workspace.yaml"
+    workspace.write_text(
+        f"load_from:\n  - python_module:\n      module_name: sf_platform.definitions\n"
+        f"      working_directory: {REPO_ROOT}\n", encoding="utf-8",
+    )
+    cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", args.host, "-p", str(args.port)]
+    return subprocess.call(cmd, cwd=home, env=env)
 
 
 COMMANDS = {
