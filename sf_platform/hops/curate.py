@@ -11,7 +11,9 @@ objects are fetched and typed a few at a time ahead of the writer (at most ``FET
 
 A small JSON ledger per table (``columnar.CuratedLedger``) maps each source (key, ETag) to the curated
 file holding its rows, and ``ledger.plan_loads`` says what changed. A new object goes into a new file
-with the other new objects of its folder; files holding only unchanged objects are never touched.
+with the other new objects of its folder, together with the objects of that folder's smallest file when
+it is small (under 100 objects and 16 MB: a table that receives one object per run keeps few files, and a
+run reads at most that much again); other files holding only unchanged objects are not touched.
 
 Replaced and deleted objects: rows are never cut out of a file. A file that holds a replaced or deleted
 object is retired whole, and its other (unchanged) objects are curated again from their sources, in the
@@ -79,6 +81,9 @@ FETCH_WORKERS = 4  # small source objects read and typed at a time, per batch
 FETCH_AHEAD = 16  # ... at most this many objects ahead of the writer
 READ_AHEAD_BYTES = 64 * 1024**2  # ... and at most this many source bytes (at least one object)
 DELETE_CHUNK = 1000  # keys per DeleteObjects request
+# New objects join their folder's smallest file when it holds fewer objects and source bytes than these.
+TOP_UP_OBJECTS = 100
+TOP_UP_BYTES = 16 * 1024**2
 QUARANTINE_TARGET = "curated"
 
 
@@ -167,6 +172,7 @@ def curate_table(
     plan = plan_loads(_source_objects(bucket, table, keys), ledger.entries(fingerprint))
     changed = {o.key for o in plan.to_load} | {e.key for e in plan.deleted}
     retire = {ledger.files[k].curated_key for k in changed if k in ledger.files}
+    retire |= _files_to_top_up(ctx, plan.to_load, retire)
     again = tuple(o for o in plan.unchanged if ledger.files[o.key].curated_key in retire)
     report.files_skipped = len(plan.unchanged) - len(again)
     if retire:
@@ -194,6 +200,27 @@ def _source_objects(bucket: LandingBucket, table: str, keys: Sequence[str]) -> l
         for o in bucket.source_objects(prefix)
         if is_data_key(o.key) and tuple(partition_values(o.key, prefix)) == tuple(keys)
     ]
+
+
+def _files_to_top_up(ctx: _Curation, to_load: Sequence[SourceObject], retire: set[str]) -> set[str]:
+    """Per partition folder that gets new rows, its smallest curated file when it is small (under
+    ``TOP_UP_OBJECTS`` objects and ``TOP_UP_BYTES`` source bytes): its objects are curated again together
+    with the new ones, so a table that receives an object per run does not grow a file per run, and no
+    run reads more than that again."""
+    folders = {columnar.source_folder(ctx.table, o.key) for o in to_load}
+    files: dict[str, list[CuratedFile]] = {}
+    for curated in ctx.ledger.files.values():
+        files.setdefault(curated.curated_key, []).append(curated)
+    most = min(TOP_UP_OBJECTS, columnar.BATCH_OBJECTS)
+    smallest: dict[str, tuple[int, str]] = {}
+    for key, group in files.items():
+        folder = columnar.source_folder(ctx.table, group[0].source_key)
+        if key in retire or folder not in folders or len(group) >= most:
+            continue
+        if sum(f.raw_bytes for f in group) >= TOP_UP_BYTES:
+            continue
+        smallest[folder] = min(smallest.get(folder, (len(group), key)), (len(group), key))
+    return {key for _, key in smallest.values()}
 
 
 # ------------------------------------------------------------------------------------------ bookkeeping

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -18,8 +19,8 @@ import pytest
 
 from sf_platform import cli
 from sf_platform.core import columnar, demo_data
-from sf_platform.hops import curate
 from sf_platform.core.registry import load_registry, parse_registry
+from sf_platform.hops import curate
 from sf_platform.hops.crawl import crawl_table
 from sf_platform.hops.curate import curate_table
 from sf_platform.query import QueryError, parse_name
@@ -171,6 +172,151 @@ def test_new_replaced_and_deleted_raw_files_add_replace_and_remove_their_curated
     report = _curate(landing, glue, config=config)
     assert report.files_removed == [new] and report.partitions_removed == 1
     assert _curated_in(landing, "dt=2024-01-03/region=kr/") == [] and len(_curated_objects(landing)) == 3
+
+
+def _one_row_files(landing, glue, n: int, table="ones"):
+    """``n`` one-row CSV objects (``id,name,amount``), crawled; -> their config."""
+    files = {f"{table}/f{i:03d}.csv": f"id,name,amount\n{i},n{i},{i}.25\n".encode() for i in range(n)}
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda kv: landing.put(*kv), files.items()))
+    config = _config()
+    crawl_table(landing, glue, table, config)
+    return config
+
+
+def _values(rows: list[dict]) -> dict[int, tuple[str, str]]:
+    values = {r["id"]: (r["name"], str(r["amount"])) for r in rows}
+    assert len(values) == len(rows), "a row is in the curated table twice"
+    return values
+
+
+EXPECTED = {i: (f"n{i}", f"{i}.25") for i in range(300)}
+
+
+@pytest.mark.integration
+def test_many_small_files_become_one_curated_file_and_a_rerun_writes_nothing(landing, glue):
+    config = _one_row_files(landing, glue, 300)
+    report = _curate(landing, glue, "ones", config)
+    assert (report.rows, report.sources, report.files, report.batches, len(report.files_written)) == (300, 300, 1, 1, 300)
+    (only,) = objects = _curated_objects(landing, "ones")
+    assert only.startswith("_curated/ones/part-") and landing.head(only)["Metadata"]["sf-sources"] == "300"
+    assert _values(_curated_rows(landing, "ones")) == EXPECTED
+    assert pq.ParquetFile(io.BytesIO(landing.open(only).read())).metadata.num_row_groups == 1
+    entry = glue.get_table("ones", _curated_db(glue))
+    assert (entry["Parameters"]["recordCount"], entry["Parameters"]["objectCount"]) == ("300", "1")
+    assert report.curated_bytes == objects[only]["Size"] and report.raw_bytes == sum(
+        o["Size"] for o in landing.list_objects("ones/")
+    )
+
+    ledger = landing.open(columnar.ledger_key("ones")).read()
+    again = _curate(landing, glue, "ones", config)
+    assert (again.files_written, again.batches, again.files_skipped, again.action) == ([], 0, 300, "unchanged")
+    assert _curated_objects(landing, "ones") == objects  # same key, same ETag, same LastModified
+    assert landing.open(columnar.ledger_key("ones")).read() == ledger
+
+
+@pytest.mark.integration
+def test_replacing_or_deleting_one_object_of_a_batch_changes_exactly_its_rows(landing, glue, monkeypatch):
+    monkeypatch.setattr(columnar, "BATCH_OBJECTS", 100)  # 300 objects: three curated files
+    config = _one_row_files(landing, glue, 300)
+    _curate(landing, glue, "ones", config)
+    first = _curated_objects(landing, "ones")
+    assert len(first) == 3 and _values(_curated_rows(landing, "ones")) == EXPECTED
+
+    landing.put("ones/f150.csv", b"id,name,amount\n150,replaced,0.50\n1150,added,1.75\n")
+    report = _curate(landing, glue, "ones", config)
+    assert report.rows == 301 and not report.problems
+    assert _values(_curated_rows(landing, "ones")) == {
+        **EXPECTED, 150: ("replaced", "0.50"), 1150: ("added", "1.75")
+    }
+    second = _curated_objects(landing, "ones")
+    assert len(second) == 3 and len(set(second) & set(first)) == 2  # only f150's file was rewritten
+    assert all(second[k]["ETag"] == first[k]["ETag"] for k in set(second) & set(first))
+
+    landing.delete("ones/f020.csv")
+    report = _curate(landing, glue, "ones", config)
+    assert report.files_removed == ["ones/f020.csv"] and report.rows == 300
+    expected = {**EXPECTED, 150: ("replaced", "0.50"), 1150: ("added", "1.75")}
+    del expected[20]
+    assert _values(_curated_rows(landing, "ones")) == expected
+    third = _curated_objects(landing, "ones")
+    assert len(third) == 3 and len(set(third) & set(second)) == 2
+    assert glue.get_table("ones", _curated_db(glue))["Parameters"]["recordCount"] == "300"
+
+    # every object deleted: no curated file left
+    for key in [o["Key"] for o in landing.list_objects("ones/")]:
+        landing.delete(key)
+    report = _curate(landing, glue, "ones", config)
+    assert report.rows == 0 and len(report.files_removed) == 299 and _curated_objects(landing, "ones") == {}
+
+
+class _Killed(BaseException):
+    """The process stopping part way (not an error the hop reports and goes on from)."""
+
+
+@pytest.mark.integration
+def test_a_run_killed_part_way_leaves_no_row_counted_twice_after_the_next_run(landing, glue, monkeypatch):
+    monkeypatch.setattr(columnar, "BATCH_OBJECTS", 100)
+    config = _one_row_files(landing, glue, 300)
+    _curate(landing, glue, "ones", config)
+    (some_file, *_) = _curated_objects(landing, "ones")
+    landing.put("_curated/ones/part-0000.parquet", landing.open(some_file).read())  # a stray copy of 100 rows
+
+    landing.put("ones/f150.csv", b"id,name,amount\n150,replaced,0.50\n")
+    landing.put("ones/f250.csv", b"id,name,amount\n250,replaced,0.50\n")
+    saves = []
+    save = curate._save_ledger
+
+    def killed_after_two_saves(ctx):
+        saves.append(1)
+        if len(saves) > 2:  # the ledger saved before the batches and after one of them, then the end
+            raise _Killed
+        save(ctx)
+
+    monkeypatch.setattr(curate, "_save_ledger", killed_after_two_saves)
+    with pytest.raises(_Killed):
+        _curate(landing, glue, "ones", config)
+    monkeypatch.setattr(curate, "_save_ledger", save)
+
+    report = _curate(landing, glue, "ones", config)
+    assert report.orphans_removed >= 1 and not report.problems
+    expected = {**EXPECTED, 150: ("replaced", "0.50"), 250: ("replaced", "0.50")}
+    assert _values(_curated_rows(landing, "ones")) == expected
+    assert len(_curated_objects(landing, "ones")) == 3 and report.rows == 300
+    assert _curate(landing, glue, "ones", config).files_written == []
+
+
+@pytest.mark.integration
+def test_an_unreadable_replacement_is_reported_and_curated_once_it_is_readable(landing, glue, monkeypatch):
+    monkeypatch.setattr(columnar, "BATCH_OBJECTS", 10)
+    config = _one_row_files(landing, glue, 30)
+    _curate(landing, glue, "ones", config)
+    landing.put("ones/f015.csv", b"\x1f\x8b\x08 not really gzip")
+    report = _curate(landing, glue, "ones", config)
+    assert list(report.problems) == ["ones/f015.csv"]
+    # its old rows went with the file that held them; the other nine objects of that file are kept
+    expected = {i: v for i, v in EXPECTED.items() if i < 30 and i != 15}
+    assert _values(_curated_rows(landing, "ones")) == expected and report.rows == 29
+    assert len(_curated_objects(landing, "ones")) == 3
+
+    landing.put("ones/f015.csv", b"id,name,amount\n15,fixed,0.25\n")
+    report = _curate(landing, glue, "ones", config)
+    assert "ones/f015.csv" in report.files_written and not report.problems
+    assert _values(_curated_rows(landing, "ones")) == {**expected, 15: ("fixed", "0.25")}
+    assert len(_curated_objects(landing, "ones")) == 3  # it joined the file of nine
+
+
+@pytest.mark.integration
+def test_objects_arriving_one_per_run_gather_in_few_files(landing, glue, monkeypatch):
+    monkeypatch.setattr(curate, "TOP_UP_OBJECTS", 4)
+    config = _one_row_files(landing, glue, 1)
+    _curate(landing, glue, "ones", config)
+    for i in range(1, 10):
+        landing.put(f"ones/f{i:03d}.csv", f"id,name,amount\n{i},n{i},{i}.25\n".encode())
+        report = _curate(landing, glue, "ones", config)
+        assert f"ones/f{i:03d}.csv" in report.files_written and len(report.files_written) <= 4
+    assert _values(_curated_rows(landing, "ones")) == {i: EXPECTED[i] for i in range(10)}
+    assert len(_curated_objects(landing, "ones")) == 3  # 4 + 4 + 2 objects, not 10 files
 
 
 @pytest.mark.integration
