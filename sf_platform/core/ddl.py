@@ -159,6 +159,44 @@ def mysql_load_data(database: str, table: str, columns: Sequence[str], constants
     )
 
 
+def mysql_delete_sources(database: str, table: str, count: int) -> str:
+    """Delete the rows of ``count`` source objects: ``count`` ``%s`` parameters, each a source id (one
+    key range each). Identifiers are escaped for a statement run with parameters."""
+    if count < 1:
+        raise ValueError("at least one source id")
+    ids = ", ".join(["%s"] * count)
+    where = f"{_q_params(MYSQL_SOURCE_ID_COLUMN)} IN ({ids})"
+    return f"DELETE FROM {_ref_for_params(database, table)} WHERE {where}"
+
+
+MYSQL_LEDGER_COLUMNS = (
+    "table_name", "object_key", "etag", "rows_loaded", "rows_quarantined", "bytes", "run_id",
+)
+
+
+def mysql_ledger_upsert(database: str, count: int) -> str:
+    """Write ``count`` ledger rows in one statement, each replacing the object's row if there is one:
+    ``count`` groups of ``%s`` parameters in the order of ``MYSQL_LEDGER_COLUMNS``."""
+    if count < 1:
+        raise ValueError("at least one ledger row")
+    row = "(" + ", ".join(["%s"] * len(MYSQL_LEDGER_COLUMNS)) + ")"
+    updates = ", ".join(f"{c} = VALUES({c})" for c in MYSQL_LEDGER_COLUMNS[2:])
+    return (
+        f"INSERT INTO {_ref_for_params(database, MYSQL_LEDGER_TABLE)} ({', '.join(MYSQL_LEDGER_COLUMNS)}) "
+        f"VALUES {', '.join([row] * count)} "
+        f"ON DUPLICATE KEY UPDATE {updates}, loaded_at = CURRENT_TIMESTAMP(6)"
+    )
+
+
+def _q_params(name: str) -> str:
+    # pymysql formats a statement run with parameters with ``%``: a ``%`` in a name must be doubled.
+    return quote_mysql(name).replace("%", "%%")
+
+
+def _ref_for_params(database: str, table: str) -> str:
+    return f"{_q_params(database)}.{_q_params(table)}"
+
+
 def mysql_add_column(database: str, table: str, column: ColumnSpec) -> str:
     return (
         f"ALTER TABLE {quote_mysql(database)}.{quote_mysql(table)} "

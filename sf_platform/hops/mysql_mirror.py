@@ -1,25 +1,35 @@
 """MySQL mirror hop: a catalog table becomes an exact MySQL table, loaded in bulk, once.
 
-Per S3 object, in one transaction: the object's old rows are deleted, its rows stream from S3, are
-typed against the catalog in Arrow (rows that cannot be typed and ragged rows go to the quarantine
-prefix with line and reason) and flow through a named pipe into ``LOAD DATA LOCAL INFILE``, and its
-ledger row is written. A killed run leaves all of an object's rows or none. Rows are keyed by (hash of
-the object key, data row number), so deleting an object's rows is one key range and no row can be
-loaded twice.
+The objects to load are taken in batches (up to ``BATCH_OBJECTS`` objects and ``BATCH_BYTES`` of
+source bytes; an object of ``ALONE_BYTES`` or more is a batch of its own). Per batch, in one
+transaction: the old rows of the batch's objects are deleted (one statement), their rows stream from
+S3 (small objects fetched ahead on a few threads), are typed against the catalog in Arrow (rows that
+cannot be typed and ragged rows go to the quarantine prefix, one file per object, with line and
+reason) and flow through a named pipe into one ``LOAD DATA LOCAL INFILE``, each row carrying its
+object's key and id, and the batch's ledger rows are written (one statement). A killed run leaves all
+of a batch's rows or none. Rows are keyed by (hash of the object key, data row number), so deleting an
+object's rows is one key range and no row can be loaded twice.
 
 Strings longer than their MySQL column (a file newer than the catalog's crawl) are never truncated:
-each block is checked before it is sent; on the first value too long the load is rolled back, the
-whole object is measured, the columns are widened with ALTER TABLE, and the object is loaded again.
+each block is checked before it is sent; on the first value too long the batch is rolled back, its
+objects are measured, the columns are widened with ALTER TABLE, and the batch is loaded again. An
+object replaced or deleted in S3 since the listing is left for the next run; the rest of its batch
+loads.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import re
 import tempfile
 import time
 import uuid
+from bisect import bisect_right
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -28,7 +38,7 @@ import pyarrow.csv as pacsv
 import pymysql
 from botocore.exceptions import ClientError
 
-from sf_platform.core import ddl
+from sf_platform.core import batching, ddl
 from sf_platform.core import types as glue_types
 from sf_platform.core.catalog import columns_of, partition_keys_of
 from sf_platform.core.conversion import RejectedRow, TargetColumn, mysql_ready
@@ -54,6 +64,20 @@ PARTITION_KEY_LENGTH = 255  # sizes partition key columns; longer values widen t
 # jemalloc pool of sf_platform.arrow_memory, 2M lineitem rows: peak RSS 297 MB at 512 KiB, 281 MB at
 # 256 KiB, at the same rows/s): the server, not the parser, sets the pace.
 BLOCK_BYTES = 1 << 18
+# Objects loaded in one transaction. Small objects share one LOAD DATA stream, so a table of many
+# small files costs a few statements instead of several per file; an object of ALONE_BYTES or more
+# takes long enough to load that a transaction of its own costs nothing, and a killed run loses less.
+BATCH_OBJECTS = 500
+BATCH_BYTES = 64 << 20
+ALONE_BYTES = 1 << 20
+# Bodies of objects up to PREFETCH_MAX_BYTES are fetched whole on PREFETCH_THREADS threads, at most
+# PREFETCH_AHEAD_OBJECTS / about PREFETCH_AHEAD_BYTES ahead of the feed (memory stays bounded);
+# larger ones are streamed when their turn comes.
+PREFETCH_MAX_BYTES = 8 << 20
+PREFETCH_AHEAD_BYTES = 32 << 20
+PREFETCH_AHEAD_OBJECTS = 64
+PREFETCH_THREADS = 4
+FLUSH_ROWS = 16384  # rows of small objects gathered into one CSV write
 _CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed", null_string="NULL", batch_size=16384)
 
 
@@ -101,6 +125,7 @@ class MirrorReport:
     mysql_types: dict[str, str] = field(default_factory=dict)  # MySQL column -> type as created
     full_refresh: bool = False
     rebuilt: bool = False
+    batches: int = 0  # transactions that loaded objects
 
     def column_names(self) -> list[dict[str, str]]:
         """Source name -> catalog name -> MySQL column, for every mirrored column."""
@@ -192,10 +217,19 @@ class _Mirror:
         self.columns = report.columns
         self.data_columns = [c for c in self.columns if not c.partition]
         self.targets = [TargetColumn(c.catalog, c.type) for c in self.data_columns]
+        self.pool: ThreadPoolExecutor | None = None  # reads small objects ahead, during a run
+        self.ignored: dict[str, list[str]] = {}  # object key -> file columns not in the catalog
 
     # ---------------------------------------------------------------- the run
 
     def run(self, full_refresh: bool) -> None:
+        self.pool = ThreadPoolExecutor(PREFETCH_THREADS, thread_name_prefix="sf-mirror-get")
+        try:
+            self._run(full_refresh)
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _run(self, full_refresh: bool) -> None:
         self._execute(ddl.mysql_ledger_table(self.database))
         for leftover in work_tables(self.table):  # from a killed full refresh
             self._execute(f"DROP TABLE IF EXISTS {self._ref(leftover)}")
@@ -234,8 +268,8 @@ class _Mirror:
         _check_source_ids([*ledger, *(o.key for o in objects)])
         plan = plan_loads(objects, ledger)
         self.report.files_skipped = len(plan.unchanged)
-        for obj in plan.to_load:
-            self._load(obj, self.table, record=True)
+        for batch in self._batches(plan.to_load):
+            self._load(batch, self.table, record=True)
         for gone in plan.deleted:
             self._remove(gone.key)
 
@@ -251,16 +285,17 @@ class _Mirror:
                 self.database, staging, [c.spec for c in self.columns], if_not_exists=False
             )
         )
-        loaded = [(obj, *self._load(obj, staging, record=False)) for obj in objects]
+        loaded: list[_Loaded] = []
+        for batch in self._batches(sorted(objects, key=lambda o: o.key)):
+            loaded += self._load(batch, staging, record=False)
         self._execute(f"CREATE TABLE IF NOT EXISTS {self._ref(self.table)} LIKE {self._ref(staging)}")
         self._swap(staging, old)
         with self.conn.cursor() as cur:
             cur.execute(
                 f"DELETE FROM {self._ref(ddl.MYSQL_LEDGER_TABLE, q=_q)} WHERE table_name = %s", (self.table,)
             )
-            for obj, rows, quarantined in loaded:
-                if rows is not None:
-                    self._write_ledger(cur, obj, rows, quarantined)
+            for start in range(0, len(loaded), BATCH_OBJECTS):
+                self._write_ledger(cur, loaded[start : start + BATCH_OBJECTS])
         self.conn.commit()
         self._execute(f"DROP TABLE IF EXISTS {self._ref(old)}")
 
@@ -324,79 +359,165 @@ class _Mirror:
             limits[name.lower()] = (kind, int(chars if kind == "chars" else octets))
         return limits
 
-    # ---------------------------------------------------------------- loading one object
+    # ---------------------------------------------------------------- loading a batch of objects
 
-    def _load(self, obj: SourceObject, target: str, *, record: bool) -> tuple[int | None, int]:
-        """Load one object into ``target``; (rows, rows quarantined), rows None if it changed in S3."""
-        try:
+    @staticmethod
+    def _batches(objects: Sequence[SourceObject]) -> list[tuple[SourceObject, ...]]:
+        """The objects in order, in load batches: each run of objects under ALONE_BYTES cut by
+        ``batching.batches``, each larger object alone."""
+        result: list[tuple[SourceObject, ...]] = []
+        small: list[SourceObject] = []
+        for obj in objects:
+            if obj.size < ALONE_BYTES:
+                small.append(obj)
+                continue
+            result += batching.batches(small, max_objects=BATCH_OBJECTS, max_bytes=BATCH_BYTES)
+            result.append((obj,))
+            small = []
+        return result + batching.batches(small, max_objects=BATCH_OBJECTS, max_bytes=BATCH_BYTES)
+
+    def _load(self, batch: Sequence[SourceObject], target: str, *, record: bool) -> list[_Loaded]:
+        """Load a batch of objects into ``target`` in one transaction; what was loaded, per object.
+
+        An object replaced or deleted in S3 since the listing is deferred and the rest of the batch
+        loaded again without it; a value too long for its column widens the column and the batch is
+        loaded again."""
+        pending = list(batch)
+        widened = False
+        while pending:
             try:
-                return self._load_once(obj, target, record)
-            except _TooLong:
-                self.report.schema_changes += self._widen_for(obj, target)
-                return self._load_once(obj, target, record)
-        except _ObjectChanged:
-            self.report.files_deferred.append(obj.key)
-            return None, 0
+                return self._load_once(pending, target, record)
+            except _ObjectChanged as exc:
+                self.report.files_deferred.append(exc.key)
+                pending = [o for o in pending if o.key != exc.key]
+            except _TooLong as exc:
+                if widened:
+                    raise MirrorError(
+                        f"{_names(pending)}: column {exc.args[0]!r} is still too short after widening it"
+                    ) from None
+                try:
+                    self.report.schema_changes += self._widen_for(pending, target)
+                except _ObjectChanged as changed:
+                    self.report.files_deferred.append(changed.key)
+                    pending = [o for o in pending if o.key != changed.key]
+                    continue  # measure again without it
+                widened = True
+        return []
 
-    def _load_once(self, obj: SourceObject, target: str, record: bool) -> tuple[int, int]:
-        partitions = partition_values(obj.key, f"{self.table}/")
+    def _load_once(self, objects: Sequence[SourceObject], target: str, record: bool) -> list[_Loaded]:
         limits = self._string_limits(target)
-        self._check_partition_values(partitions, limits)
-        body = self._open(obj)
-        spool = _QuarantineSpool(obj.key, [c.catalog for c in self.data_columns])
+        for obj in objects:
+            self._check_partition_values(self._partitions(obj), limits)
+        feed = _RowFeed(self, objects, self._checks(limits))
         try:
-            batches = self._batches(obj, body)
-            feed = _RowFeed(batches, self._checks(limits), spool)
             with self.conn.cursor() as cur:
-                cur.execute(
-                    f"DELETE FROM {self._ref(target, q=_q)} WHERE {_q(ddl.MYSQL_SOURCE_ID_COLUMN)} = %s",
-                    (source_id(obj.key),),
-                )
-                self._load_rows(cur, target, obj, partitions, feed)
-                if spool.rows:
-                    self._upload_quarantine(obj, spool)
+                ids = [source_id(o.key) for o in objects]
+                cur.execute(ddl.mysql_delete_sources(self.database, target, len(ids)), ids)
+                self._load_rows(cur, target, feed)
                 if record:
-                    self._write_ledger(cur, obj, feed.rows, spool.rows)
+                    self._write_ledger(cur, feed.loaded)
             self.conn.commit()
         except BaseException:
             # A broken connection rolls back on the server; its error must not hide the original one.
             with suppress(pymysql.MySQLError, OSError):
                 self.conn.rollback()
             raise
+        self.report.batches += 1
+        for obj, rows, quarantined in feed.loaded:
+            self.report.rows_loaded += rows
+            self.report.rows_quarantined += quarantined
+            self.report.files_loaded.append(obj.key)
+            self.report.bytes_loaded += obj.size
+        for obj, _, _ in feed.loaded:
+            if obj.key in self.ignored:
+                self.report.ignored_columns[obj.key] = self.ignored[obj.key]
+        for key in feed.quarantine_keys:
+            if key not in self.report.quarantine_keys:
+                self.report.quarantine_keys.append(key)
+        return feed.loaded
+
+    def _partitions(self, obj: SourceObject) -> dict[str, str]:
+        return partition_values(obj.key, f"{self.table}/")
+
+    def _typed(self, obj: SourceObject, body) -> Iterator[TypedBatch]:
+        """The object's rows as typed batches. An object that cannot be read (a truncated gzip, a
+        broken connection) raises MirrorError naming it. File columns the catalog does not know are
+        recorded in ``ignored``."""
+        try:
+            head = read_head(body)
+            layout = read_layout(head, self.config)
+            unknown = unknown_columns(layout, self.targets)
+            if unknown:
+                self.ignored[obj.key] = unknown
+            stream = PrefixedStream(head, body)
+            yield from numbered_batches(stream, layout, self.targets, block_size=BLOCK_BYTES)
+        except (_TooLong, _ObjectChanged, MirrorError):
+            raise
+        except Exception as exc:
+            raise MirrorError(f"{obj.key}: cannot be read: {type(exc).__name__}: {exc}") from exc
+
+    def _sources(self, objects: Sequence[SourceObject]) -> Iterator[tuple[SourceObject, Iterator[TypedBatch]]]:
+        """(object, its typed batches) in order, each object still the version listed (else
+        _ObjectChanged). Small objects are fetched and typed ahead on the pool, a bounded number of
+        source bytes ahead of the caller (typing on several threads keeps the many small reads from
+        queueing behind one another); larger ones are streamed from S3 when their turn comes. The
+        file columns unknown to the catalog are recorded in ``ignored``."""
+        ahead: deque[tuple[SourceObject, Future | None]] = deque()
+        queued = 0  # source bytes read ahead
+        rest = iter(objects)
+        try:
+            while True:
+                while len(ahead) < PREFETCH_AHEAD_OBJECTS and queued < PREFETCH_AHEAD_BYTES:
+                    obj = next(rest, None)
+                    if obj is None:
+                        break
+                    small = obj.size <= PREFETCH_MAX_BYTES
+                    ahead.append((obj, self.pool.submit(self._read_small, obj) if small else None))
+                    queued += obj.size if small else 0
+                if not ahead:
+                    return
+                obj, read = ahead.popleft()
+                if read is None:
+                    yield obj, self._read_large(obj)
+                else:
+                    queued -= obj.size
+                    yield obj, iter(read.result())
+        finally:
+            for _, read in ahead:
+                if read is not None:
+                    read.cancel()
+
+    def _read_small(self, obj: SourceObject) -> list[TypedBatch]:
+        body = self._open(obj)
+        try:
+            data = body.read()
         finally:
             body.close()
-            spool.close()
-        self.report.rows_loaded += feed.rows
-        self.report.rows_quarantined += spool.rows
-        self.report.files_loaded.append(obj.key)
-        self.report.bytes_loaded += obj.size
-        return feed.rows, spool.rows
+        return list(self._typed(obj, io.BytesIO(data)))
 
-    def _batches(self, obj: SourceObject, body) -> Iterator[TypedBatch]:
-        head = read_head(body)
-        layout = read_layout(head, self.config)
-        ignored = unknown_columns(layout, self.targets)
-        if ignored:
-            self.report.ignored_columns[obj.key] = ignored
-        return numbered_batches(PrefixedStream(head, body), layout, self.targets, block_size=BLOCK_BYTES)
+    def _read_large(self, obj: SourceObject) -> Iterator[TypedBatch]:
+        body = self._open(obj)
+        try:
+            yield from self._typed(obj, body)
+        finally:
+            body.close()
 
-    def _load_rows(
-        self, cur, target: str, obj: SourceObject, partitions: Mapping[str, str], feed: _RowFeed
-    ) -> None:
-        file_columns = [c.mysql for c in self.data_columns] + [ddl.MYSQL_ROW_COLUMN]
-        constants = [ddl.SOURCE_KEY_COLUMN, ddl.MYSQL_SOURCE_ID_COLUMN]
-        values: list = [obj.key, source_id(obj.key)]
-        for column in self.columns:
-            if column.partition:
-                constants.append(column.mysql)
-                values.append(partitions.get(column.catalog))
-        sql = ddl.mysql_load_data(self.database, target, file_columns, constants)
-        result = load_data_local(cur, sql, values, feed.chunks())
+    def _load_rows(self, cur, target: str, feed: _RowFeed) -> None:
+        columns = [c.mysql for c in self.data_columns] + list(_STREAM_BOOKKEEPING)
+        columns += [c.mysql for c in self.columns if c.partition]
+        sql = ddl.mysql_load_data(self.database, target, columns, [])
+        result = load_data_local(cur, sql, (), feed.chunks())
+        whole = "the file" if len(feed.objects) == 1 else f"its batch of {len(feed.objects)} files"
         if result.warnings:
             shown = "; ".join(f"{code}: {message}" for _, code, message in result.warnings[:5])
-            raise MirrorError(f"{obj.key}: MySQL refused values, nothing of the file was loaded: {shown}")
+            raise MirrorError(
+                f"{feed.culprit(result.warnings)}: MySQL refused values, nothing of {whole} was loaded: {shown}"
+            )
         if result.rows != feed.rows:
-            raise MirrorError(f"{obj.key}: sent {feed.rows} rows but MySQL loaded {result.rows}; rolled back")
+            raise MirrorError(
+                f"{_names(feed.objects)}: sent {feed.rows} rows but MySQL loaded {result.rows}; "
+                f"nothing of {whole} was loaded"
+            )
 
     def _checks(self, limits: Mapping[str, tuple[str, int]]) -> list[tuple[str, str, int]]:
         """(catalog name, "chars" | "bytes", limit) for each string column of the file."""
@@ -416,40 +537,38 @@ class _Mirror:
             ):
                 raise _TooLong(column.mysql)
 
-    def _widen_for(self, obj: SourceObject, target: str) -> list[str]:
-        """Measure every string of the object and widen the columns its values do not fit."""
-        longest = self._measure(obj)
-        partitions = partition_values(obj.key, f"{self.table}/")
-        for column in self.columns:
-            if column.partition and partitions.get(column.catalog) is not None:
-                value = partitions[column.catalog]
-                longest[column.catalog] = (len(value), len(value.encode()))
+    def _widen_for(self, objects: Sequence[SourceObject], target: str) -> list[str]:
+        """Measure every string of the objects and widen the columns their values do not fit."""
+        longest = self._measure(objects)  # catalog name -> (characters, bytes, object key)
+        for obj in objects:
+            for column in self.columns:
+                value = self._partitions(obj).get(column.catalog) if column.partition else None
+                if value is not None:
+                    _keep_longest(longest, column.catalog, len(value), len(value.encode()), obj.key)
         limits = self._string_limits(target)
         current = self._column_types(target)
         changes = []
         for column in self.columns:
-            chars, octets = longest.get(column.catalog, (0, 0))
+            chars, octets, key = longest.get(column.catalog, (0, 0, ""))
             if _too_long(chars, octets, limits.get(column.mysql.lower())):
-                wanted = glue_types.mysql_string_type(
-                    max(chars, -(-octets // glue_types.UTF8MB4_BYTES_PER_CHAR))
-                )
-                changes += self._widen(target, column.mysql, current[column.mysql], wanted, column.catalog)
-        return [f"{change} (values in {obj.key} longer than the catalog says)" for change in changes]
+                wanted = glue_types.mysql_string_type(_chars_needed(chars, octets))
+                widened = self._widen(target, column.mysql, current[column.mysql], wanted, column.catalog)
+                changes += [f"{change} (values in {key} longer than the catalog says)" for change in widened]
+        return changes
 
-    def _measure(self, obj: SourceObject) -> dict[str, tuple[int, int]]:
-        """Longest value of each string column of an object: (characters, UTF-8 bytes)."""
+    def _measure(self, objects: Sequence[SourceObject]) -> dict[str, tuple[int, int, str]]:
+        """Longest value of each string column over the objects: (characters, UTF-8 bytes, the key of
+        the object that needs the widest column)."""
         strings = [c.catalog for c in self.data_columns if glue_types.parse(c.type).name == "string"]
-        longest = dict.fromkeys(strings, (0, 0))
-        body = self._open(obj)
-        try:
-            for batch in self._batches(obj, body):
-                for name in strings:
-                    column = batch.good.column(name)
-                    chars = pc.max(pc.utf8_length(column)).as_py() or 0
-                    octets = pc.max(pc.binary_length(column)).as_py() or 0
-                    longest[name] = (max(longest[name][0], chars), max(longest[name][1], octets))
-        finally:
-            body.close()
+        longest: dict[str, tuple[int, int, str]] = {}
+        with closing(self._sources(objects)) as sources:
+            for obj, typed in sources:
+                for batch in typed:
+                    for name in strings:
+                        column = batch.good.column(name)
+                        chars = pc.max(pc.utf8_length(column)).as_py() or 0
+                        octets = pc.max(pc.binary_length(column)).as_py() or 0
+                        _keep_longest(longest, name, chars, octets, obj.key)
         return longest
 
     def _open(self, obj: SourceObject):
@@ -461,12 +580,12 @@ class _Mirror:
                 raise _ObjectChanged(obj.key) from None
             raise
 
-    def _upload_quarantine(self, obj: SourceObject, spool: _QuarantineSpool) -> None:
-        # Before the commit: if the upload fails the rows are not loaded either, and a re-run redoes both.
+    def _upload_quarantine(self, obj: SourceObject, spool: _QuarantineSpool) -> str:
+        # Before the commit: if the upload fails the rows are not loaded either, and a re-run redoes both
+        # (the key is the object's and its ETag's, so a batch loaded again writes the same file again).
         key = quarantine_key("mysql", self.table, obj.key, obj.etag)
         self.bucket.upload_file(spool.path(), key)
-        if key not in self.report.quarantine_keys:
-            self.report.quarantine_keys.append(key)
+        return key
 
     def _remove(self, key: str) -> None:
         with self.conn.cursor() as cur:
@@ -498,15 +617,14 @@ class _Mirror:
         )
         return int(rows[0][0])
 
-    def _write_ledger(self, cur, obj: SourceObject, rows: int, quarantined: int) -> None:
-        cur.execute(
-            f"INSERT INTO {self._ref(ddl.MYSQL_LEDGER_TABLE, q=_q)} "
-            "(table_name, object_key, etag, rows_loaded, rows_quarantined, bytes, run_id) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE etag = VALUES(etag), "
-            "rows_loaded = VALUES(rows_loaded), rows_quarantined = VALUES(rows_quarantined), "
-            "bytes = VALUES(bytes), run_id = VALUES(run_id), loaded_at = CURRENT_TIMESTAMP(6)",
-            (self.table, obj.key, obj.etag, rows, quarantined, obj.size, self.run_id),
-        )
+    def _write_ledger(self, cur, loaded: Sequence[_Loaded]) -> None:
+        """The ledger rows of ``loaded`` objects, in one statement."""
+        if not loaded:
+            return
+        args: list = []
+        for obj, rows, quarantined in loaded:
+            args += [self.table, obj.key, obj.etag, rows, quarantined, obj.size, self.run_id]
+        cur.execute(ddl.mysql_ledger_upsert(self.database, len(loaded)), args)
 
     # ---------------------------------------------------------------- SQL helpers
 
@@ -526,6 +644,37 @@ class _Mirror:
 class _ObjectChanged(Exception):
     """The object was replaced or deleted in S3 after the listing."""
 
+    @property
+    def key(self) -> str:
+        return self.args[0]
+
+
+# (object, rows loaded, rows quarantined)
+_Loaded = tuple[SourceObject, int, int]
+
+# The bookkeeping fields of each streamed row, after the data columns and before the partition keys.
+_STREAM_BOOKKEEPING = (ddl.MYSQL_ROW_COLUMN, ddl.SOURCE_KEY_COLUMN, ddl.MYSQL_SOURCE_ID_COLUMN)
+_WARNING_ROW = re.compile(r"\bat row (\d+)")
+
+
+def _names(objects: Sequence[SourceObject]) -> str:
+    """The objects of a batch for a message: the key of one, the first and last keys of several."""
+    if len(objects) == 1:
+        return objects[0].key
+    return f"{objects[0].key} .. {objects[-1].key} ({len(objects)} files)"
+
+
+def _keep_longest(longest: dict[str, tuple[int, int, str]], name: str, chars: int, octets: int, key: str):
+    """Fold one object's longest value of a column into ``longest``, keeping the key of the object
+    whose value needs the widest column."""
+    seen_chars, seen_octets, seen_key = longest.get(name, (0, 0, ""))
+    widest = key if _chars_needed(chars, octets) > _chars_needed(seen_chars, seen_octets) else seen_key
+    longest[name] = (max(seen_chars, chars), max(seen_octets, octets), widest)
+
+
+def _chars_needed(chars: int, octets: int) -> int:
+    return max(chars, -(-octets // glue_types.UTF8MB4_BYTES_PER_CHAR))
+
 
 def _check_source_ids(keys: Sequence[str]) -> None:
     seen: dict[int, str] = {}
@@ -543,30 +692,82 @@ def _too_long(chars: int, octets: int, limit: tuple[str, int] | None) -> bool:
 
 
 class _RowFeed:
-    """Typed batches as CSV bytes for LOAD DATA, each good row numbered; rejected rows to the spool.
+    """The rows of a batch's objects as one CSV stream for LOAD DATA: each good row numbered within
+    its object and carrying the object's key, id and partition values; rejected rows to a quarantine
+    file per object, uploaded when the object is done.
 
-    Runs on the loader's feeding thread; ``rows`` is read after the statement ends."""
+    Runs on the loader's feeding thread; ``rows``, ``loaded`` and the rest are read after the
+    statement ends."""
 
     def __init__(
-        self, batches: Iterator[TypedBatch], checks: Sequence[tuple[str, str, int]], spool: _QuarantineSpool
+        self, mirror: _Mirror, objects: Sequence[SourceObject], checks: Sequence[tuple[str, str, int]]
     ):
-        self.batches, self.checks, self.spool = batches, checks, spool
-        self.rows = 0
+        self.mirror, self.objects, self.checks = mirror, list(objects), checks
+        self.rows = 0  # rows sent
+        self.loaded: list[_Loaded] = []  # per object, once all its rows are sent
+        self.quarantine_keys: list[str] = []
+        self._starts: list[int] = []  # rows sent before each object's first row
 
     def chunks(self) -> Iterator[bytes]:
-        for batch in self.batches:
-            self.spool.add(batch.rejected)
-            if batch.good.num_rows == 0:
-                continue
-            self._check_lengths(batch.good)
-            ready = mysql_ready(batch.good)
-            ready = pa.RecordBatch.from_arrays(
-                [*ready.columns, batch.good_lines()], names=[*ready.schema.names, ddl.MYSQL_ROW_COLUMN]
-            )
-            sink = pa.BufferOutputStream()
-            pacsv.write_csv(ready, sink, _CSV)
-            self.rows += batch.good.num_rows
-            yield sink.getvalue()
+        gathered: list[pa.RecordBatch] = []
+        waiting = 0  # rows gathered, not yet sent
+        names = [c.catalog for c in self.mirror.data_columns]
+        with closing(self.mirror._sources(self.objects)) as sources:
+            for obj, typed in sources:
+                self._starts.append(self.rows + waiting)
+                spool = _QuarantineSpool(obj.key, names)
+                good = 0
+                try:
+                    for batch in typed:
+                        spool.add(batch.rejected)
+                        if batch.good.num_rows == 0:
+                            continue
+                        self._check_lengths(batch.good)
+                        gathered.append(self._stream_batch(obj, batch))
+                        good += batch.good.num_rows
+                        waiting += batch.good.num_rows
+                        if waiting >= FLUSH_ROWS:
+                            yield _csv(gathered)
+                            self.rows += waiting
+                            gathered, waiting = [], 0
+                    if spool.rows:
+                        self.quarantine_keys.append(self.mirror._upload_quarantine(obj, spool))
+                finally:
+                    close = getattr(typed, "close", None)
+                    if close is not None:
+                        close()
+                    spool.close()
+                self.loaded.append((obj, good, spool.rows))
+        if gathered:
+            yield _csv(gathered)
+            self.rows += waiting
+
+    def _stream_batch(self, obj: SourceObject, batch: TypedBatch) -> pa.RecordBatch:
+        """The good rows of ``batch`` as the stream's fields: data columns, bookkeeping, partition keys."""
+        ready = mysql_ready(batch.good)
+        count = batch.good.num_rows
+        partitions = self.mirror._partitions(obj)
+        extra = [
+            batch.good_lines(),
+            pa.repeat(pa.scalar(obj.key, pa.string()), count),
+            pa.repeat(pa.scalar(source_id(obj.key), pa.int64()), count),
+        ]
+        names = list(_STREAM_BOOKKEEPING)
+        for column in self.mirror.columns:
+            if column.partition:
+                extra.append(pa.repeat(pa.scalar(partitions.get(column.catalog), pa.string()), count))
+                names.append(column.mysql)
+        return pa.RecordBatch.from_arrays([*ready.columns, *extra], names=[*ready.schema.names, *names])
+
+    def culprit(self, warnings: Sequence[tuple]) -> str:
+        """The object whose row the first warning names ("at row N"), or the batch."""
+        for _, _, message in warnings:
+            found = _WARNING_ROW.search(str(message))
+            if found:
+                index = bisect_right(self._starts, int(found.group(1)) - 1) - 1
+                if 0 <= index < len(self.loaded) and int(found.group(1)) <= self.rows:
+                    return self.loaded[index][0].key
+        return _names(self.objects)
 
     def _check_lengths(self, batch: pa.RecordBatch) -> None:
         for name, kind, size in self.checks:
@@ -575,6 +776,18 @@ class _RowFeed:
             longest = pc.max(measure(column)).as_py()
             if longest is not None and longest > size:
                 raise _TooLong(name)
+
+
+def _csv(batches: Sequence[pa.RecordBatch]) -> pa.Buffer:
+    """Record batches (of one stream, so of one schema but for null-only columns) as CSV lines."""
+    sink = pa.BufferOutputStream()
+    schema = batches[0].schema
+    if all(b.schema == schema for b in batches):
+        pacsv.write_csv(pa.Table.from_batches(batches, schema), sink, _CSV)
+    else:
+        for batch in batches:
+            pacsv.write_csv(batch, sink, _CSV)
+    return sink.getvalue()
 
 
 class _QuarantineSpool:

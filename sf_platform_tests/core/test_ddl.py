@@ -47,6 +47,26 @@ def test_mysql_load_data_statement():
     assert ddl.mysql_load_data("d", "t", ["a"], []).endswith("(`a`)")
 
 
+def test_mysql_delete_sources_statement():
+    assert ddl.mysql_delete_sources("sf_db", "mem%ber", 3) == (
+        "DELETE FROM `sf_db`.`mem%%ber` WHERE `_sf_source_id` IN (%s, %s, %s)"
+    )
+    with pytest.raises(ValueError):
+        ddl.mysql_delete_sources("d", "t", 0)
+
+
+def test_mysql_ledger_upsert_statement():
+    sql = ddl.mysql_ledger_upsert("sf_db", 2)
+    row = "(%s, %s, %s, %s, %s, %s, %s)"
+    assert sql == (
+        "INSERT INTO `sf_db`.`_sf_ledger` "
+        "(table_name, object_key, etag, rows_loaded, rows_quarantined, bytes, run_id) "
+        f"VALUES {row}, {row} ON DUPLICATE KEY UPDATE etag = VALUES(etag), rows_loaded = VALUES(rows_loaded), "
+        "rows_quarantined = VALUES(rows_quarantined), bytes = VALUES(bytes), run_id = VALUES(run_id), "
+        "loaded_at = CURRENT_TIMESTAMP(6)"
+    )
+
+
 @pytest.mark.parametrize(
     ("names", "expected"),
     [

@@ -5,6 +5,7 @@ real crawl."""
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import signal
@@ -13,13 +14,15 @@ import sys
 import textwrap
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import dagster as dg
 import pymysql
 import pytest
 
-from sf_platform.assets.mysql import build_mysql_assets, mirror_metadata
+from sf_platform.assets.mysql import MySQLHop, mirror_metadata
+from sf_platform.assets.tables import build_hop_assets
 from sf_platform.core import ddl
 from sf_platform.core.identifiers import quote_mysql
 from sf_platform.core.ledger import source_id
@@ -371,9 +374,9 @@ def test_ragged_rows_are_quarantined_with_their_text_and_the_good_rows_load(land
 @pytest.mark.parametrize(
     ("fault", "extra", "message"),
     [
-        ("a value the column cannot hold", b"x,c,3\n", "MySQL refused values"),
-        ("a row sent twice", b"1,a,1\n", "MySQL refused values"),  # a duplicate key is only a warning
-        ("a row nobody counted", b"5,e,99\n", "sent 2 rows but MySQL loaded 3"),
+        ("a value the column cannot hold", "x,c,3", "MySQL refused values"),
+        ("a row sent twice", "1,a,1", "MySQL refused values"),  # a duplicate key is only a warning
+        ("a row nobody counted", "5,e,99", "sent 2 rows but MySQL loaded 3"),
     ],
 )
 def test_rows_the_server_refuses_roll_the_whole_file_back(
@@ -386,7 +389,8 @@ def test_rows_the_server_refuses_roll_the_whole_file_back(
 
     def faulty_chunks(self):
         yield from real_chunks(self)
-        yield extra
+        # a row of the stream: data fields, row number, then the object's key and id
+        yield f"{extra},guarded/a.csv,{source_id('guarded/a.csv')}\n".encode()
 
     monkeypatch.setattr(mysql_mirror._RowFeed, "chunks", faulty_chunks)
     with pytest.raises(MirrorError, match=f"guarded/a.csv: {message}"):
@@ -396,6 +400,137 @@ def test_rows_the_server_refuses_roll_the_whole_file_back(
 
     monkeypatch.undo()
     assert _sync(landing, glue, mysql, "guarded").rows_in_table == _count(mysql, "guarded") == 2
+
+
+# ------------------------------------------------------------------------------------------ many small files
+
+
+def _put_many(landing, items: dict[str, str]) -> None:
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda item: _put(landing, *item), items.items()))
+
+
+def _ledger_rows(mysql, table: str) -> dict[str, int]:
+    rows = _query(
+        mysql,
+        f"SELECT object_key, rows_loaded FROM {_ref(mysql, '_sf_ledger')} WHERE table_name = %s",
+        (table,),
+    )
+    return dict(rows)
+
+
+def test_many_one_row_files_load_in_few_batches_once_and_replaced_ones_replace_their_rows(
+    landing, glue, mysql
+):
+    files = {f"tiny/t_{i:04d}.csv": _csv("id,name,amount", [f"{i},name {i},{i}.5"]) for i in range(300)}
+    _put_many(landing, files)
+    first = _sync(landing, glue, mysql, "tiny")
+
+    assert (first.rows_loaded, len(first.files_loaded), first.rows_in_table) == (300, 300, 300)
+    assert first.batches == 1  # one transaction, one LOAD DATA stream for the 300 files
+    rows = f"SELECT id, name, CAST(amount AS CHAR), _sf_source_key, _sf_row FROM {_ref(mysql, 'tiny')} ORDER BY id"
+    expected = [(i, f"name {i}", f"{i}.5", f"tiny/t_{i:04d}.csv", 1) for i in range(300)]
+    assert _query(mysql, rows) == expected
+    assert _ledger_rows(mysql, "tiny") == dict.fromkeys(files, 1)
+
+    again = _sync(landing, glue, mysql, "tiny")
+    assert (again.rows_loaded, again.files_loaded, again.files_skipped, again.batches) == (0, [], 300, 0)
+    assert _query(mysql, rows) == expected
+
+    _put(landing, "tiny/t_0007.csv", _csv("id,name,amount", ["1007,seven,7.2", "2007,seven b,7.7"]))
+    _put(landing, "tiny/t_0123.csv", _csv("id,name,amount", ["1123,one two three,1.5"]))
+    replaced = _sync(landing, glue, mysql, "tiny")
+    assert sorted(replaced.files_loaded) == ["tiny/t_0007.csv", "tiny/t_0123.csv"]
+    assert (replaced.rows_loaded, replaced.files_skipped, replaced.batches) == (3, 298, 1)
+    expected = [r for r in expected if r[0] not in (7, 123)] + [
+        (1007, "seven", "7.2", "tiny/t_0007.csv", 1),
+        (1123, "one two three", "1.5", "tiny/t_0123.csv", 1),
+        (2007, "seven b", "7.7", "tiny/t_0007.csv", 2),
+    ]
+    assert _query(mysql, rows) == expected
+    assert replaced.rows_in_table == _count(mysql, "tiny") == 301
+    assert _ledger_rows(mysql, "tiny") == {**dict.fromkeys(files, 1), "tiny/t_0007.csv": 2}
+
+
+def test_a_full_refresh_of_many_files_loads_them_in_batches(landing, glue, mysql, monkeypatch):
+    monkeypatch.setattr(mysql_mirror, "BATCH_OBJECTS", 40)
+    files = {f"refresh/r_{i:03d}.csv": _csv("id,name", [f"{i},n{i}"]) for i in range(100)}
+    _put_many(landing, files)
+    _sync(landing, glue, mysql, "refresh")
+    report = _sync(landing, glue, mysql, "refresh", full_refresh=True)
+
+    assert (report.rows_loaded, report.rows_in_table, report.batches) == (100, 100, 3)
+    assert _query(mysql, f"SELECT id, name FROM {_ref(mysql, 'refresh')} ORDER BY id") == [
+        (i, f"n{i}") for i in range(100)
+    ]
+    assert _ledger_rows(mysql, "refresh") == dict.fromkeys(files, 1)
+
+
+def test_an_unreadable_file_fails_naming_it_and_batches_commit_whole_or_not_at_all(
+    landing, glue, mysql, monkeypatch
+):
+    monkeypatch.setattr(mysql_mirror, "BATCH_OBJECTS", 100)
+    _put_many(landing, {f"parts/p_{i:03d}.csv": _csv("id,name", [f"{i},n{i}"]) for i in range(250)})
+    crawl_table(landing, glue, "parts", _config("parts"))
+    # Half a gzip file, in the second batch (after p_150.csv in key order).
+    whole = gzip.compress(_csv("id,name", [f"{i},late {i}" for i in range(1000, 3000)]).encode())
+    landing.put("parts/p_150b.csv.gz", whole[: len(whole) // 2])
+
+    with pytest.raises(MirrorError, match=r"parts/p_150b\.csv\.gz: cannot be read: EOFError"):
+        mirror_table(landing, glue, mysql, "parts", _config("parts"))
+    # The first batch (p_000 .. p_099) committed; nothing of the second one.
+    assert _count(mysql, "parts") == len(_ledger_rows(mysql, "parts")) == 100
+    assert _query(mysql, f"SELECT MIN(id), MAX(id) FROM {_ref(mysql, 'parts')}") == [(0, 99)]
+
+    landing.put("parts/p_150b.csv.gz", whole)
+    report = mirror_table(landing, glue, mysql, "parts", _config("parts"))
+    assert (report.rows_loaded, report.files_skipped, report.batches) == (2150, 100, 2)
+    assert report.rows_in_table == _count(mysql, "parts") == 2250
+    assert _query(mysql, f"SELECT COUNT(*) FROM {_ref(mysql, 'parts')} WHERE name LIKE 'late %%'") == [(2000,)]
+
+
+def test_a_file_replaced_during_the_run_waits_for_the_next_one_and_its_batch_loads(
+    landing, glue, mysql, monkeypatch
+):
+    _put_many(landing, {f"moving/m_{i:02d}.csv": _csv("id,name", [f"{i},old"]) for i in range(20)})
+    crawl_table(landing, glue, "moving", _config("moving"))
+    real_open = mysql_mirror._Mirror._open
+    replaced = []
+
+    def replace_then_open(self, obj):
+        if obj.key == "moving/m_05.csv" and not replaced:  # a newer version lands after the listing
+            _put(landing, obj.key, _csv("id,name", ["5,new"]))
+            replaced.append(obj.key)
+        return real_open(self, obj)
+
+    monkeypatch.setattr(mysql_mirror._Mirror, "_open", replace_then_open)
+    report = mirror_table(landing, glue, mysql, "moving", _config("moving"))
+    assert report.files_deferred == ["moving/m_05.csv"]
+    assert (report.rows_loaded, len(report.files_loaded), report.batches) == (19, 19, 1)
+    assert _query(mysql, f"SELECT id FROM {_ref(mysql, 'moving')} ORDER BY id") == [
+        (i,) for i in range(20) if i != 5
+    ]
+
+    later = mirror_table(landing, glue, mysql, "moving", _config("moving"))
+    assert (later.files_loaded, later.rows_loaded) == (["moving/m_05.csv"], 1)
+    assert _query(mysql, f"SELECT name FROM {_ref(mysql, 'moving')} WHERE id = 5") == [("new",)]
+
+
+def test_values_too_long_for_a_stale_catalog_widen_the_column_for_the_whole_batch(landing, glue, mysql):
+    _put_many(landing, {f"narrow/n_{i:02d}.csv": _csv("id,name", [f"{i},short"]) for i in range(30)})
+    _sync(landing, glue, mysql, "narrow")
+    assert _types(mysql, "narrow")["name"] == "VARCHAR(16)"
+    more = {f"narrow/z_{i:02d}.csv": _csv("id,name", [f"{100 + i},{'w' * (20 + i)}"]) for i in range(10)}
+    _put_many(landing, more)
+    report = mirror_table(landing, glue, mysql, "narrow", _config("narrow"))  # no crawl: the catalog is stale
+
+    assert (report.rows_loaded, report.batches) == (10, 1)
+    assert [c for c in report.schema_changes if c.startswith("widened")] == [
+        "widened name VARCHAR(16) -> VARCHAR(64) (values in narrow/z_09.csv longer than the catalog says)"
+    ]
+    assert _query(mysql, f"SELECT id, LENGTH(name) FROM {_ref(mysql, 'narrow')} WHERE id >= 100 ORDER BY id") == [
+        (100 + i, 20 + i) for i in range(10)
+    ]
 
 
 _CHILD = textwrap.dedent(
@@ -584,11 +719,12 @@ def test_the_asset_reports_what_was_loaded(landing, glue, mysql):
     registry = parse_registry({"tables": {"member": {}}})
     _put(landing, "member/m.csv", _csv("member_id,name", ["1,김", "2,이"]))
     crawl_table(landing, glue, "member", registry.table("member"))
-    (asset,) = build_mysql_assets(registry, glue.database, mysql.database)
+    asset = build_hop_assets("mysql", [MySQLHop(glue.database, mysql.database)], registry)
     resources = {"landing": landing, "glue": glue, "mysql": mysql}
 
     result = dg.materialize([asset], resources=resources)
-    metadata = result.asset_materializations_for_node(asset.op.name)[0].metadata
+    [event] = result.get_asset_materialization_events()
+    metadata = event.materialization.metadata
     assert metadata["dagster/row_count"].value == 2
     assert metadata["dagster/table_name"].value == f"{mysql.database}.member"
     assert metadata["rows_loaded"].value == 2 and metadata["files_loaded"].value == 1
@@ -598,5 +734,6 @@ def test_the_asset_reports_what_was_loaded(landing, glue, mysql):
 
     refresh = {"ops": {asset.op.name: {"config": {"full_refresh": True}}}}
     result = dg.materialize([asset], resources=resources, run_config=refresh)
-    metadata = result.asset_materializations_for_node(asset.op.name)[0].metadata
+    [event] = result.get_asset_materialization_events()
+    metadata = event.materialization.metadata
     assert metadata["full_refresh"].value is True and metadata["dagster/row_count"].value == 2
