@@ -16,6 +16,7 @@ checks in the UI evaluates them without materializing anything.
 
 
 import queue
+import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,7 @@ from typing import Any
 import dagster as dg
 
 from sf_platform import settings
+from sf_platform.assets.pools import pool_slot
 from sf_platform.core import drift
 from sf_platform.core.registry import Registry, TableConfig
 
@@ -46,6 +48,8 @@ class TableRun:
     step: StepConfig
     log: Callable[[str, str], None]  # (level, message), written to the step's log in order
     prepared: Mapping[str, Any] = field(default_factory=dict)  # hop name -> what its prepare() returned
+    instance: Any = None
+    dagster_run: Any = None
 
 
 @dataclass
@@ -66,6 +70,7 @@ class Hop:
     resource_keys: frozenset[str] = frozenset()
     kinds: frozenset[str] = frozenset()
     tracks_schema = False  # adds the schema_vs_previous check
+    pool: str | None = None  # the Dagster pool a materialization of this hop holds a slot of
 
     def covers(self, config: TableConfig) -> bool:
         return True
@@ -175,7 +180,8 @@ def _run(context, step: StepConfig, hops: list[Hop], registry: Registry, where: 
     failures: dict[str, str] = {}
 
     def run_table(w: _Work) -> None:
-        run = TableRun(w.table, registry.tables[w.table], context.resources, context.run_id, step, log, prepared)
+        run = TableRun(w.table, registry.tables[w.table], context.resources, context.run_id, step, log, prepared,
+                       context.instance, context.run)
         done: set[str] = set()
         for hop, materialize, check_names in w.hops:
             missing = [r for r in hop.requires if r in {h.name for h, m, _ in w.hops if m} and r not in done]
@@ -230,13 +236,27 @@ def _evaluate(hop: Hop, run: TableRun, materialize: bool, names: set[str], previ
         if SCHEMA_VS_PREVIOUS in names:
             results.append(_vs_previous(key, *previous.get(("pair", key), (None, None))))
         return results
-    outcome = hop.materialize(run)
+    if hop.pool and run.instance is not None:
+        with pool_slot(run.instance, run.dagster_run, hop.pool, f"tables[{hop.name}:{run.table}]", run.log):
+            outcome = _timed(hop, run)
+    else:
+        outcome = _timed(hop, run)
     checks = hop.evaluate(run, own, outcome)
     if hop.tracks_schema and SCHEMA_VS_PREVIOUS in names:
         checks.append(_vs_previous(key, previous.get(key), _schema_of(outcome.metadata)))
     results.append(dg.MaterializeResult(asset_key=key, metadata=outcome.metadata, check_results=checks))
     results.proceed = outcome.proceed
     return results
+
+
+def _timed(hop: Hop, run: TableRun) -> Outcome:
+    """The hop's materialization, with when it started and ended (the events are written later, by
+    the step's thread)."""
+    started = time.time()
+    outcome = hop.materialize(run)
+    outcome.metadata = {**outcome.metadata, "started_at": dg.MetadataValue.timestamp(started),
+                        "finished_at": dg.MetadataValue.timestamp(time.time())}
+    return outcome
 
 
 def _previous_schemas(context, work: dict[str, _Work]) -> dict:

@@ -24,6 +24,7 @@ class MySQLHop(Hop):
     resource_keys = frozenset({"landing", "glue", "mysql"})
     kinds = frozenset({"mysql"})
     tracks_schema = True
+    pool = "mysql"  # writers of this system share its pool (set a limit to cap concurrent writes)
 
     def __init__(self, glue_database: str, mysql_database: str):
         self.glue_database, self.mysql_database = glue_database, mysql_database

@@ -27,6 +27,7 @@ class SnowflakeHop(Hop):
     resource_keys = frozenset({"landing", "glue", "snowflake"})
     kinds = frozenset({"snowflake"})
     tracks_schema = True
+    pool = "snowflake"  # writers of this system share its pool (set a limit to cap concurrent writes)
 
     def __init__(self, glue_database: str, database: str, schema: str):
         self.glue_database, self.database, self.schema = glue_database, database, schema

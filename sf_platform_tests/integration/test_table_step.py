@@ -116,3 +116,25 @@ def test_checks_ride_along_and_are_green_after_a_clean_load_and_run_on_their_own
         "schema_vs_previous", "mysql_matches_catalog", "rows_reconcile",
     }
     assert all(e.passed for e in only_checks.get_asset_check_evaluations())
+
+
+def test_a_mysql_pool_of_one_keeps_the_tables_mysql_writes_from_overlapping(landing, glue, mysql):
+    registry = parse_registry({"tables": {t: {"targets": ["mysql"]} for t in ("alpha", "beta", "gamma")}})
+    for table in registry.tables:
+        landing.put(f"{table}/a.csv", b"id,name\n" + b"".join(b"%d,n%d\n" % (i, i) for i in range(2000)))
+    hops = [CrawlHop(glue.database), MySQLHop(glue.database, mysql.database)]
+    step = build_hop_assets("tables", hops, registry)
+    with dg.instance_for_test() as instance:
+        instance.event_log_storage.set_concurrency_slots("mysql", 1)
+        result = dg.materialize([step], instance=instance, resources={"landing": landing, "glue": glue, "mysql": mysql})
+        assert result.success
+        spans = sorted(
+            (m.metadata["started_at"].value, m.metadata["finished_at"].value)
+            for e in result.get_asset_materialization_events()
+            if (m := e.step_materialization_data.materialization).asset_key.path[0] == "mysql"
+        )
+        assert len(spans) == 3
+        for (_, first_end), (second_start, _) in zip(spans, spans[1:], strict=False):
+            assert second_start >= first_end  # one writer at a time
+        assert instance.event_log_storage.get_concurrency_info("mysql").active_slot_count == 0
+    assert all(len(_rows(mysql, t)) == 2000 for t in registry.tables)
