@@ -39,7 +39,7 @@ class MySQLHop(Hop):
         return [glue_key(self.glue_database, table)]
 
     def description(self, table: str, config: TableConfig) -> str:
-        return f"MySQL mirror of {table}: DDL from the catalog, rows bulk-loaded once per S3 object."
+        return f"MySQL mirror of {table}: DDL from the catalog, rows bulk-loaded once per S3 object, small objects in batches."
 
     def checks(self, table: str, config: TableConfig) -> list[dg.AssetCheckSpec]:
         key = self.key(table)
