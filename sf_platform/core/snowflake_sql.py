@@ -1,5 +1,6 @@
-"""Snowflake load statements: COPY INTO (internal Parquet parts, external CSV), MERGE, SWAP, and the
-decisions around them (column type changes, COPY results).
+"""Snowflake load statements: COPY INTO (internal Parquet parts, external CSV), MERGE, SWAP, the ledger
+and the per-table lock, and the decisions around them (column type changes, COPY results, who holds a
+table's lock).
 
 Pure: statements come back as text plus bind values (the connector's ``%s`` binds); every identifier
 is quoted through ``identifiers``, and no value is ever formatted into the text.
@@ -7,11 +8,14 @@ is quoted through ``identifiers``, and no value is ever formatted into the text.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .identifiers import quote_snowflake, snowflake_name
+
+LOCKS_TABLE = "_SF_LOCKS"
 
 SOURCE_ROW_COLUMN = "_SF_ROW"  # merge staging only: the row's position in its file, to order duplicates
 
@@ -39,7 +43,9 @@ def stage_location(stage_ref: str, path: str) -> str:
 
 
 def copy_parquet(target_ref: str, stage_ref: str, path: str) -> str:
-    """Load typed Parquet parts PUT under ``path`` of an internal stage; the parts are purged after."""
+    """Load the typed Parquet parts PUT under ``path`` of an internal stage (the loader gives every batch
+    a directory of its own, so the path names exactly the batch's parts; fakesnow cannot combine an
+    internal stage with ``FILES = (...)``); the parts are purged after."""
     return (
         f"COPY INTO {target_ref} FROM {stage_location(stage_ref, path)} FILE_FORMAT = (TYPE = PARQUET) "
         "MATCH_BY_COLUMN_NAME = CASE_SENSITIVE PURGE = TRUE"
@@ -88,7 +94,7 @@ def csv_file_format_clause(fmt: CsvFileFormat) -> tuple[str, list]:
 def external_copy(
     target_ref: str,
     stage_ref: str,
-    key: str,
+    keys: str | Sequence[str],
     positions: Mapping[str, int],
     constants: Mapping[str, str | None],
     source_key_column: str,
@@ -96,12 +102,17 @@ def external_copy(
     *,
     row_column: str | None = None,
 ) -> tuple[str, list]:
-    """COPY one S3 object straight from an external stage whose URL is the bucket root.
+    """COPY S3 objects (``keys``: one or more) straight from an external stage whose URL is the bucket
+    root, in one statement: the files must share their layout.
 
-    ``positions`` maps target columns to 1-based field numbers in the file (columns the file lacks are
-    left out and load as NULL); ``constants`` are per-file values (hive partitions). Rows that do not
-    convert are skipped and reported by COPY (``ON_ERROR = CONTINUE``), never silently.
+    ``positions`` maps target columns to 1-based field numbers in the files (columns the files lack are
+    left out and load as NULL); ``constants`` are per-file values (hive partitions), the same for every
+    file of the statement. Rows that do not convert are skipped and reported by COPY per file
+    (``ON_ERROR = CONTINUE``), never silently.
     """
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    if not keys:
+        raise StatementError("COPY needs at least one file")
     columns = list(positions) + list(constants) + [source_key_column]
     select = [f"${int(p)}" for p in positions.values()] + ["%s"] * len(constants) + ["METADATA$FILENAME"]
     params: list = list(constants.values())
@@ -111,9 +122,10 @@ def external_copy(
     format_sql, format_params = csv_file_format_clause(fmt)
     sql = (
         f"COPY INTO {target_ref} ({', '.join(quote_snowflake(snowflake_name(c)) for c in columns)}) "
-        f"FROM (SELECT {', '.join(select)} FROM @{stage_ref}) FILES = (%s) {format_sql} ON_ERROR = CONTINUE"
+        f"FROM (SELECT {', '.join(select)} FROM @{stage_ref}) FILES = ({', '.join(['%s'] * len(keys))}) "
+        f"{format_sql} ON_ERROR = CONTINUE"
     )
-    return sql, params + [key] + format_params
+    return sql, params + keys + format_params
 
 
 def create_external_stage(stage_ref: str, url: str, integration: str) -> tuple[str, list]:
@@ -196,6 +208,165 @@ def is_swap_unsupported(exc: Exception) -> bool:
     return "syntax error" in text.lower() and "SWAP" in text
 
 
+# ---- the ledger and deletes by source object
+#
+# A batch's keys travel as ONE JSON array bound to ONE parameter and are unnested server-side
+# (FLATTEN(PARSE_JSON(...))): the statement stays the same size whatever the number of keys. A VALUES
+# list or an IN list of 1,000 literals costs fakesnow ~5 s to parse; this costs it ~0.2 s, and is
+# plain Snowflake SQL.
+
+LEDGER_COLUMNS = ("TABLE_NAME", "OBJECT_KEY", "ETAG", "ROWS_LOADED", "ROWS_QUARANTINED", "BYTES", "LOADED_AT", "RUN_ID")
+MAX_KEYS_PER_STATEMENT = 1_000
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    key: str
+    etag: str
+    rows_loaded: int
+    rows_quarantined: int
+    bytes: int
+
+
+def _unnested() -> str:
+    """The rows of a JSON array bound to one ``%s``, as ``"F".VALUE``."""
+    return 'TABLE(FLATTEN(INPUT => PARSE_JSON(%s))) AS "F"'
+
+
+def ledger_insert(ledger_ref: str, table: str, run_id: str, loaded_at, rows: Sequence[LedgerRow]) -> tuple[str, list]:
+    """One INSERT of the ledger rows of several objects of ``table``, loaded at ``loaded_at`` by ``run_id``."""
+    if not rows:
+        raise StatementError("no ledger rows to insert")
+    columns = ", ".join(quote_snowflake(c) for c in LEDGER_COLUMNS)
+    number = "NUMBER(38,0)"
+    select = (
+        f'%s, "F".VALUE[0]::VARCHAR, "F".VALUE[1]::VARCHAR, "F".VALUE[2]::{number}, "F".VALUE[3]::{number}, '
+        f'"F".VALUE[4]::{number}, %s, %s'
+    )
+    values = [[r.key, r.etag, int(r.rows_loaded), int(r.rows_quarantined), int(r.bytes)] for r in rows]
+    return (
+        f"INSERT INTO {ledger_ref} ({columns}) SELECT {select} FROM {_unnested()}",
+        [table, loaded_at, run_id, json.dumps(values)],
+    )
+
+
+def delete_by_keys(table_ref: str, key_column: str, keys: Sequence[str], *, table_name: str | None = None) -> tuple[str, list]:
+    """DELETE the rows whose ``key_column`` is one of ``keys`` (and, for the ledger, whose TABLE_NAME is
+    ``table_name``)."""
+    if not keys:
+        raise StatementError("no keys to delete")
+    column = quote_snowflake(snowflake_name(key_column))
+    where = f'{column} IN (SELECT "F".VALUE::VARCHAR FROM {_unnested()})'
+    params: list = [json.dumps(list(keys))]
+    if table_name is not None:
+        where = f'"TABLE_NAME" = %s AND {where}'
+        params.insert(0, table_name)
+    return f"DELETE FROM {table_ref} WHERE {where}", params
+
+
+def chunks(items: Sequence, size: int = MAX_KEYS_PER_STATEMENT) -> list[Sequence]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+# ---- the per-table lock
+#
+# Two runs loading one table must not both read the ledger, both load a file and record it twice. On
+# Snowflake an UPDATE of a shared row would serialize them (the statement takes the table's lock until
+# commit), but on fakesnow (DuckDB: optimistic MVCC) a second writer of the same row is not made to wait:
+# it fails with a write-write conflict. So the lock is Lamport's bakery over rows each run writes only
+# for itself, which no engine has to arbitrate: a run inserts its claim (CHOOSING), takes a ticket one
+# above every ticket it sees, and proceeds once no other live claim on the table is choosing or holds a
+# lower (ticket, owner). A claim whose heartbeat is older than the lease belongs to a dead run and is
+# ignored; the holder renews its heartbeat inside every load transaction (``lock_heartbeat``: the
+# transaction commits only if the claim is still fresh), so a run that lost its claim cannot commit.
+
+NOW_MS = "DATE_PART(EPOCH_MILLISECOND, CURRENT_TIMESTAMP())"  # the server's clock: one clock for every run
+
+
+def locks_table(locks_ref: str) -> str:
+    return (
+        f"CREATE TABLE IF NOT EXISTS {locks_ref} (\n"
+        '  "TABLE_NAME" VARCHAR NOT NULL,\n'
+        '  "OWNER" VARCHAR NOT NULL,\n'
+        '  "RUN_ID" VARCHAR NOT NULL,\n'
+        '  "TICKET" NUMBER(38,0),\n'
+        '  "CHOOSING" BOOLEAN NOT NULL,\n'
+        '  "HEARTBEAT_MS" NUMBER(38,0) NOT NULL\n'
+        ")"
+    )
+
+
+def lock_claim(locks_ref: str, table: str, owner: str, run_id: str) -> tuple[str, list]:
+    return (
+        f'INSERT INTO {locks_ref} ("TABLE_NAME", "OWNER", "RUN_ID", "TICKET", "CHOOSING", "HEARTBEAT_MS") '
+        f"SELECT %s, %s, %s, NULL, TRUE, {NOW_MS}",
+        [table, owner, run_id],
+    )
+
+
+def lock_max_ticket(locks_ref: str, table: str) -> tuple[str, list]:
+    return f'SELECT COALESCE(MAX("TICKET"), 0) FROM {locks_ref} WHERE "TABLE_NAME" = %s', [table]
+
+
+def lock_take_ticket(locks_ref: str, owner: str, ticket: int) -> tuple[str, list]:
+    return (
+        f'UPDATE {locks_ref} SET "TICKET" = %s, "CHOOSING" = FALSE, "HEARTBEAT_MS" = {NOW_MS} WHERE "OWNER" = %s',
+        [ticket, owner],
+    )
+
+
+def lock_claims(locks_ref: str, table: str) -> tuple[str, list]:
+    """Every claim on ``table``, each with the server's time now."""
+    return (
+        f'SELECT "OWNER", "RUN_ID", "TICKET", "CHOOSING", "HEARTBEAT_MS", {NOW_MS} FROM {locks_ref} '
+        'WHERE "TABLE_NAME" = %s',
+        [table],
+    )
+
+
+def lock_heartbeat(locks_ref: str, owner: str, fresh_ms: int) -> tuple[str, list]:
+    """Renew ``owner``'s claim if its last heartbeat is at most ``fresh_ms`` old; updates no row when the
+    claim is gone or went stale (others may have taken the table since)."""
+    return (
+        f'UPDATE {locks_ref} SET "HEARTBEAT_MS" = {NOW_MS} WHERE "OWNER" = %s AND "HEARTBEAT_MS" >= {NOW_MS} - %s',
+        [owner, fresh_ms],
+    )
+
+
+def lock_release(locks_ref: str, owner: str) -> tuple[str, list]:
+    return f'DELETE FROM {locks_ref} WHERE "OWNER" = %s', [owner]
+
+
+def lock_clear_stale(locks_ref: str, table: str, lease_ms: int) -> tuple[str, list]:
+    """Remove claims of dead runs (no heartbeat for ``lease_ms``) on ``table``."""
+    return (
+        f'DELETE FROM {locks_ref} WHERE "TABLE_NAME" = %s AND "HEARTBEAT_MS" < {NOW_MS} - %s',
+        [table, lease_ms],
+    )
+
+
+@dataclass(frozen=True)
+class LockClaim:
+    owner: str
+    run_id: str
+    ticket: int | None
+    choosing: bool
+    heartbeat_ms: int
+
+
+def lock_blockers(claims: Sequence[LockClaim], owner: str, now_ms: int, lease_ms: int) -> list[LockClaim]:
+    """The live claims ``owner`` must wait for before it holds the table (none: it holds it).
+
+    Live: a heartbeat at most ``lease_ms`` old. A claim still choosing its ticket blocks (it may yet
+    take a lower one); so does one with a lower (ticket, owner). Raises LookupError when ``owner`` has no
+    claim, or has not taken its ticket yet."""
+    mine = next((c for c in claims if c.owner == owner), None)
+    if mine is None or mine.ticket is None or mine.choosing:
+        raise LookupError(f"lock claim {owner!r} is missing or has no ticket")
+    live = [c for c in claims if c.owner != owner and now_ms - c.heartbeat_ms <= lease_ms]
+    return [c for c in live if c.choosing or c.ticket is None or (c.ticket, c.owner) < (mine.ticket, owner)]
+
+
 # ---- column type changes on an existing table
 
 _NUMBER = re.compile(r"^NUMBER\((\d+),\s*(\d+)\)$")
@@ -235,6 +406,7 @@ class CopyOutcome:
     rows_loaded: int = 0
     skipped_files: list[str] = field(default_factory=list)  # LOAD_SKIPPED: already in the load history
     errors: list[dict] = field(default_factory=list)  # per file with errors: count and the first error
+    rows_by_file: dict[str, int] = field(default_factory=dict)  # rows loaded, per file as COPY names it
 
     @property
     def rows_rejected(self) -> int:
@@ -255,6 +427,7 @@ def copy_outcome(rows: Sequence[Sequence]) -> CopyOutcome:
             continue
         outcome.rows_parsed += int(parsed or 0)
         outcome.rows_loaded += int(loaded or 0)
+        outcome.rows_by_file[str(file)] = outcome.rows_by_file.get(str(file), 0) + int(loaded or 0)
         if int(errors_seen or 0):
             outcome.errors.append(
                 {
@@ -267,3 +440,12 @@ def copy_outcome(rows: Sequence[Sequence]) -> CopyOutcome:
                 }
             )
     return outcome
+
+
+def file_of_key(file: str, keys: Sequence[str]) -> str | None:
+    """Which of ``keys`` (object keys) a file named in COPY's result is: the key itself, or the longest
+    key it ends with after a ``/`` (COPY from an external stage names ``s3://bucket/<key>``)."""
+    if file in keys:
+        return file
+    matches = [k for k in keys if file.endswith("/" + k)]
+    return max(matches, key=len) if matches else None

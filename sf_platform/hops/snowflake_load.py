@@ -1,22 +1,27 @@
 """Snowflake load hop: a catalog table becomes a Snowflake table through a stage and COPY INTO.
 
-Rows reach Snowflake only through a stage and ``COPY INTO``, never row INSERTs. Two stage modes
+Rows reach Snowflake only through a stage and ``COPY INTO``, never row INSERTs. Objects travel in
+batches (``core.batching``: up to 1,000 objects or 128 MB of source bytes, a larger object alone), so a
+table of many small files costs a few statements per batch rather than per file. Two stage modes
 (``snowflake.stage`` in the registry):
 
-- ``internal`` (the local stack's): per S3 object, rows are typed against the catalog in Arrow (rows
-  that cannot be typed and ragged rows quarantined with the reason), written as Parquet parts, PUT to
-  an internal stage and loaded with ``COPY INTO ... MATCH_BY_COLUMN_NAME``.
-- ``external``: ``COPY`` reads the object straight from a named stage on the landing bucket, with the
-  catalog's CSV options; only the file's first bytes are read by the worker (to map its header to
-  catalog columns). Rows Snowflake cannot convert are skipped by ``ON_ERROR = CONTINUE`` and reported
-  per file (count and first error; Snowflake's VALIDATE() does not cover transforming COPYs).
+- ``internal`` (the local stack's): the rows of every object of a batch are typed against the catalog
+  in Arrow (rows that cannot be typed and ragged rows quarantined per object with the reason), each row
+  keeping its ``_sf_source_key``, written into one Parquet part (more beyond ``ROWS_PER_PART`` rows),
+  PUT to an internal stage under ``<table>/<run_id>/<batch>/`` and loaded with one
+  ``COPY INTO ... MATCH_BY_COLUMN_NAME`` of that directory. Small objects are read ahead on a few threads.
+- ``external``: ``COPY`` reads the objects straight from a named stage on the landing bucket, with the
+  catalog's CSV options, one statement (``FILES = (...)``) per group of a batch's files that share a
+  layout; only each file's first bytes are read by the worker (to map its header to catalog columns).
+  Rows Snowflake cannot convert are skipped by ``ON_ERROR = CONTINUE`` and reported per file from
+  COPY's result rows (count and first error; Snowflake's VALIDATE() does not cover transforming COPYs).
 
 Three write modes (``snowflake.write_mode``):
 
-- ``append``: each new object is loaded once, in one transaction with its ledger row; a replaced
-  object's old rows are deleted first, a deleted object's rows are removed. COPY's own load history
-  is the server-side backstop for the external stage (a file it already loaded is reported, not
-  reloaded).
+- ``append``: each batch is loaded in one transaction: the old rows of its replaced objects deleted,
+  its COPY, and the ledger rows of all its objects, so every object is loaded once. A deleted object's
+  rows are removed. COPY's own load history is the server-side backstop for the external stage (a file
+  it already loaded is reported, not reloaded).
 - ``replace``: when anything changed, every object is loaded into a staging table that is swapped in
   with ``ALTER TABLE ... SWAP WITH``; the ledger is rewritten after the swap (a crash in between only
   makes the next run rebuild again).
@@ -27,25 +32,36 @@ Three write modes (``snowflake.write_mode``):
   with an empty key are rejected (quarantined with the reason). A deleted object only leaves the
   ledger: merged rows are state, not a copy of one file.
 
+One run at a time per table: the whole plan-load-record sequence holds the table's lock (a claim in
+``_SF_LOCKS``, see ``snowflake_sql``), and every load transaction commits only while the claim is still
+fresh, so two overlapping runs never load a file twice. Staging tables are named per run; the stage
+files a run PUTs live under ``<table>/<run_id>/`` and only those are removed by it.
+
 Columns follow the catalog: new catalog columns are added (``ALTER TABLE ADD COLUMN``), NUMBER
 precision is widened in place, other type changes fail with the column named (``replace`` rebuilds).
 
 fakesnow gaps, each detected on its specific error and reported, never hidden: it cannot parse
 ``SWAP WITH`` (the swap falls back to two ``RENAME``s in one transaction; ``swap_method``) nor
-``REMOVE @stage`` (parts a killed run left in the internal stage stay there; ``notes``).
+``REMOVE @stage`` (parts of a batch that failed before its COPY stay in the internal stage; ``notes``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
 import io
 import os
+import re
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -53,6 +69,7 @@ import pyarrow.parquet as pq
 
 from sf_platform.core import ddl
 from sf_platform.core import snowflake_sql as sql
+from sf_platform.core.batching import batches, group_by
 from sf_platform.core.catalog import columns_of, partition_keys_of
 from sf_platform.core.conversion import RejectedRow, TargetColumn
 from sf_platform.core.identifiers import quote_snowflake, snowflake_name
@@ -71,9 +88,26 @@ from sf_platform.resources.aws import GlueCatalog, LandingBucket
 
 STAGE_NAME = "SF_PLATFORM_STAGE"
 ROWS_PER_PART = 1_000_000
+ROW_GROUP_ROWS = 128_000  # small objects' rows are buffered into row groups of about this many rows
 EXTERNAL_HEAD_BYTES = 64 * 1024  # enough to detect a file's format and read its header
+# Read-ahead: objects up to READ_AHEAD_MAX_OBJECT bytes are fetched whole on READERS threads, at most
+# READ_AHEAD_OBJECTS objects and READ_AHEAD_BYTES bytes ahead of the one being typed; larger objects are
+# streamed when their turn comes.
+READERS = 8
+READ_AHEAD_OBJECTS = 64
+READ_AHEAD_BYTES = 64 * 1024 * 1024
+READ_AHEAD_MAX_OBJECT = 8 * 1024 * 1024
+# The table lock: a claim without a heartbeat for LOCK_LEASE_SECONDS is a dead run's. A load
+# transaction commits only if its run's heartbeat is at most LOCK_LEASE_SECONDS - LOCK_MARGIN_SECONDS
+# old; a run waits at most LOCK_WAIT_SECONDS for another run's load of the table to finish.
+LOCK_LEASE_SECONDS = 900
+LOCK_MARGIN_SECONDS = 60
+LOCK_WAIT_SECONDS = 3600
+LOCK_POLL_SECONDS = (0.02, 1.0)  # first and longest pause between looks at the claims
 SWAP_FALLBACK = "RENAME x2 in one transaction (fakesnow cannot parse ALTER TABLE ... SWAP WITH)"
-REMOVE_FALLBACK = "stage not cleaned of killed runs' parts (fakesnow cannot parse REMOVE @stage)"
+REMOVE_FALLBACK = "stage not cleaned of this run's unloaded parts (fakesnow cannot parse REMOVE @stage)"
+
+T = TypeVar("T")
 
 
 class SnowflakeLoadError(RuntimeError):
@@ -100,6 +134,8 @@ class SnowflakeReport:
     files_removed: list[str] = field(default_factory=list)
     bytes_loaded: int = 0
     parts_staged: int = 0
+    batches: int = 0  # groups of objects loaded with one COPY (internal) and one transaction (append)
+    lock_wait_seconds: float = 0.0  # time spent waiting for another run's load of the table
     seconds: float = 0.0
     rebuilt: bool = False  # replace: a new table was swapped in
     swap_method: str = ""
@@ -133,6 +169,7 @@ class _Load:
     partition_keys: list[str]
     run_id: str
     report: SnowflakeReport
+    nonce: str = field(default_factory=lambda: uuid.uuid4().hex[:12])  # this call's: staging names, lock owner
 
     @property
     def data_columns(self) -> list[TargetColumn]:
@@ -150,26 +187,56 @@ class _Load:
         return self.ref(ddl.SNOWFLAKE_LEDGER_TABLE)
 
     @property
+    def locks(self) -> str:
+        return self.ref(sql.LOCKS_TABLE)
+
+    @property
+    def owner(self) -> str:
+        """This call's lock claim (a run id alone could be shared by two calls)."""
+        return f"{self.run_id}/{self.nonce}"
+
+    @property
+    def external(self) -> bool:
+        return self.config.snowflake.stage == "external"
+
+    @property
     def stage(self) -> str:
-        if self.config.snowflake.stage == "external":
+        if self.external:
             parts = self.config.snowflake.external_stage.split(".")
             return sql.qualified(".".join([self.database, self.schema][: 3 - len(parts)] + parts))
         return self.ref(STAGE_NAME)
 
+    @property
+    def run_path(self) -> str:
+        """Where this run's parts are PUT in the internal stage."""
+        return f"{self.table}/{self.run_id}/"
+
     def staging_name(self, purpose: str) -> str:
-        return f"{self.table}__sf_{purpose}"
+        return f"{self.table}__sf_{purpose}_{self.nonce}"
 
 
 @dataclass
 class _Prepared:
-    """One object made ready for COPY: internal parts PUT under ``stage_path``, or an external mapping."""
+    """One object made ready for COPY: its rows typed into its batch's parts, or an external mapping."""
 
     obj: SourceObject
     rows: int = 0
     rejected: int = 0
-    stage_path: str = ""
     positions: dict[str, int] = field(default_factory=dict)
     constants: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass
+class _Batch:
+    """Objects loaded together: (internal) their parts PUT under ``stage_path`` as ``files``."""
+
+    objects: list[_Prepared] = field(default_factory=list)
+    stage_path: str = ""
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.objects)
 
 
 def load_table(
@@ -205,41 +272,124 @@ def load_table(
         run_id or uuid.uuid4().hex, report,
     )
     _prepare_schema(ctx)
-    objects = [o for o in bucket.source_objects(f"{table}/") if is_data_key(o.key)]
-    plan = plan_loads(objects, _read_ledger(ctx))
-    {"append": _append, "merge": _merge, "replace": _replace}[target_cfg.write_mode](ctx, plan, objects)
-    ctx.cur.execute(f"SELECT COUNT(*) FROM {ctx.target}")
-    report.rows_in_table = int(ctx.cur.fetchone()[0])
+    with _table_lock(ctx):
+        _drop_leftover_staging(ctx)
+        objects = [o for o in bucket.source_objects(f"{table}/") if is_data_key(o.key)]
+        plan = plan_loads(objects, _read_ledger(ctx))
+        try:
+            {"append": _append, "merge": _merge, "replace": _replace}[target_cfg.write_mode](ctx, plan, objects)
+        finally:
+            _clean_run_files(ctx)
+        ctx.cur.execute(f"SELECT COUNT(*) FROM {ctx.target}")
+        report.rows_in_table = int(ctx.cur.fetchone()[0])
     report.seconds = time.monotonic() - started
     return report
 
 
 def _prepare_schema(ctx: _Load) -> None:
+    """The objects every load of the schema shares (idempotent, so overlapping runs may both do it)."""
     db, schema = (quote_snowflake(snowflake_name(p)) for p in (ctx.database, ctx.schema))
     ctx.cur.execute(f"CREATE SCHEMA IF NOT EXISTS {db}.{schema}")
     ctx.cur.execute(ddl.snowflake_ledger_table(ctx.database, ctx.schema))
+    ctx.cur.execute(sql.locks_table(ctx.locks))
     target = ctx.config.snowflake
     if target.stage == "internal":
         ctx.cur.execute(f"CREATE STAGE IF NOT EXISTS {ctx.stage}")
-        _clean_stage(ctx)
     elif target.storage_integration:
         statement, params = sql.create_external_stage(ctx.stage, ctx.bucket.uri(), target.storage_integration)
         ctx.cur.execute(statement, params)
 
 
-def _clean_stage(ctx: _Load) -> None:
-    """Remove parts a killed run left in the internal stage (COPY purges the ones it loads)."""
+def _clean_run_files(ctx: _Load) -> None:
+    """Remove what is left of this run's parts in the internal stage (COPY purges the ones it loads)."""
+    if ctx.external:
+        return
     try:
-        ctx.cur.execute(sql.remove_statement(ctx.stage, f"{ctx.table}/"))
+        ctx.cur.execute(sql.remove_statement(ctx.stage, ctx.run_path))
     except Exception as exc:
         if not sql.is_remove_unsupported(exc):
             raise
-        ctx.report.notes.append(REMOVE_FALLBACK)
+        if REMOVE_FALLBACK not in ctx.report.notes:
+            ctx.report.notes.append(REMOVE_FALLBACK)
+
+
+def _drop_leftover_staging(ctx: _Load) -> None:
+    """Drop the staging tables of killed loads of this table (safe: no other load of it is running)."""
+    ctx.cur.execute(
+        f"SELECT TABLE_NAME FROM {quote_snowflake(snowflake_name(ctx.database))}.INFORMATION_SCHEMA.TABLES "
+        "WHERE TABLE_SCHEMA = %s",
+        (snowflake_name(ctx.schema),),
+    )
+    leftover = re.compile(rf"^{re.escape(snowflake_name(ctx.table))}__SF_(MERGE|STAGING|OLD)(_[0-9A-F]{{12}})?$")
+    for (name,) in ctx.cur.fetchall():
+        if leftover.match(name):
+            ctx.cur.execute(f"DROP TABLE IF EXISTS {ctx.ref(name)}")
 
 
 def _read_ledger(ctx: _Load) -> dict[str, LedgerEntry]:
     ctx.cur.execute(f'SELECT "OBJECT_KEY", "ETAG", "ROWS_LOADED" FROM {ctx.ledger} WHERE "TABLE_NAME" = %s', (ctx.table,))
     return {k: LedgerEntry(k, e, int(r)) for k, e, r in ctx.cur.fetchall()}
+
+
+# ---- the table lock (see snowflake_sql: a bakery over per-run claim rows)
+
+
+@contextlib.contextmanager
+def _table_lock(ctx: _Load) -> Iterator[None]:
+    """Hold ``ctx.table``'s lock for the block: claim, wait for the runs ahead, release."""
+    started = time.monotonic()
+    ctx.cur.execute(*sql.lock_claim(ctx.locks, ctx.table, ctx.owner, ctx.run_id))
+    try:
+        ctx.cur.execute(*sql.lock_max_ticket(ctx.locks, ctx.table))
+        ticket = int(ctx.cur.fetchone()[0] or 0) + 1
+        ctx.cur.execute(*sql.lock_take_ticket(ctx.locks, ctx.owner, ticket))
+        _wait_for_turn(ctx)
+        ctx.report.lock_wait_seconds = time.monotonic() - started
+        ctx.cur.execute(*sql.lock_clear_stale(ctx.locks, ctx.table, LOCK_LEASE_SECONDS * 1000))
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):  # the load's own error is the one to report
+            ctx.cur.execute(*sql.lock_release(ctx.locks, ctx.owner))
+        raise
+    ctx.cur.execute(*sql.lock_release(ctx.locks, ctx.owner))
+
+
+def _wait_for_turn(ctx: _Load) -> None:
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    pause, longest = LOCK_POLL_SECONDS
+    while True:
+        ctx.cur.execute(*sql.lock_claims(ctx.locks, ctx.table))
+        rows = ctx.cur.fetchall()
+        now_ms = int(rows[0][5]) if rows else 0
+        claims = [sql.LockClaim(o, r, None if t is None else int(t), bool(c), int(h)) for o, r, t, c, h, _ in rows]
+        try:
+            blockers = sql.lock_blockers(claims, ctx.owner, now_ms, LOCK_LEASE_SECONDS * 1000)
+        except LookupError:
+            raise SnowflakeLoadError(f"{ctx.report.qualified_name}: this run's lock claim disappeared") from None
+        if not blockers:
+            return
+        if time.monotonic() > deadline:
+            runs = sorted({b.run_id for b in blockers})
+            raise SnowflakeLoadError(
+                f"{ctx.report.qualified_name}: waited {LOCK_WAIT_SECONDS} s for other loads of this table to "
+                f"finish (runs {runs}); a run that died frees the table {LOCK_LEASE_SECONDS} s after its "
+                f"last heartbeat (rows of {sql.LOCKS_TABLE})"
+            )
+        time.sleep(pause)
+        pause = min(pause * 2, longest)
+        _heartbeat(ctx)
+
+
+def _heartbeat(ctx: _Load) -> None:
+    """Renew this run's claim; inside a load transaction, the check that lets it commit."""
+    fresh_ms = (LOCK_LEASE_SECONDS - LOCK_MARGIN_SECONDS) * 1000
+    ctx.cur.execute(*sql.lock_heartbeat(ctx.locks, ctx.owner, fresh_ms))
+    if int((ctx.cur.fetchone() or [0])[0] or 0) != 1:
+        raise SnowflakeLoadError(
+            f"{ctx.report.qualified_name}: this run's lock on the table lapsed (no heartbeat for "
+            f"{LOCK_LEASE_SECONDS - LOCK_MARGIN_SECONDS} s), so another run may be loading it; nothing of "
+            "the current step was committed"
+        )
 
 
 # ---- write modes
@@ -249,19 +399,22 @@ def _append(ctx: _Load, plan, objects) -> None:
     ctx.cur.execute(ddl.snowflake_create_table(ctx.database, ctx.schema, ctx.table, ctx.columns))
     ctx.report.schema_changes = _evolve(ctx)
     ctx.report.files_skipped = len(plan.unchanged)
-    source_col = quote_snowflake(snowflake_name(ddl.SOURCE_KEY_COLUMN))
-    for obj in plan.to_load:
-        prepared = _prepare(ctx, obj, row_numbers=False)
+    replaced = {o.key for o in plan.replaced}
+    for batch in _prepared_batches(ctx, plan.to_load, row_numbers=False):
+        old = [p.obj.key for p in batch.objects if p.obj.key in replaced]
         with _transaction(ctx.cur):
-            ctx.cur.execute(f"DELETE FROM {ctx.target} WHERE {source_col} = %s", (obj.key,))
-            loaded = _copy(ctx, prepared, ctx.target)
-            _write_ledger(ctx, obj, loaded, prepared.rejected)
-        _count(ctx, prepared, loaded)
-    for gone in plan.deleted:
+            _delete_rows(ctx, old)
+            loaded = _copy(ctx, batch, ctx.target)
+            _write_ledger(ctx, batch.objects, loaded)
+            _heartbeat(ctx)
+        _count(ctx, batch, loaded)
+    if plan.deleted:
+        gone = [g.key for g in plan.deleted]
         with _transaction(ctx.cur):
-            ctx.cur.execute(f"DELETE FROM {ctx.target} WHERE {source_col} = %s", (gone.key,))
-            _delete_ledger(ctx, gone.key)
-        ctx.report.files_removed.append(gone.key)
+            _delete_rows(ctx, gone)
+            _delete_ledger(ctx, gone)
+            _heartbeat(ctx)
+        ctx.report.files_removed.extend(gone)
 
 
 def _merge(ctx: _Load, plan, objects) -> None:
@@ -280,9 +433,9 @@ def _merge(ctx: _Load, plan, objects) -> None:
         )
         try:
             loaded = []
-            for obj in plan.to_load:
-                prepared = _prepare(ctx, obj, row_numbers=True)
-                loaded.append((prepared, _copy(ctx, prepared, staging)))
+            for batch in _prepared_batches(ctx, plan.to_load, row_numbers=True):
+                loaded.append((batch, _copy(ctx, batch, staging)))
+                _heartbeat(ctx)
             order = [ddl.SOURCE_KEY_COLUMN, sql.SOURCE_ROW_COLUMN]
             ctx.cur.execute(sql.null_key_rows(staging, keys))
             null_keys = int(ctx.cur.fetchone()[0])  # only the external stage can stage such rows
@@ -292,23 +445,27 @@ def _merge(ctx: _Load, plan, objects) -> None:
             # One atomic MERGE, then the ledger. A crash in between re-merges the same rows next run,
             # which leaves the same table (an upsert is idempotent), so they need no shared transaction
             # (fakesnow could not run MERGE inside one: its MERGE also writes its own catalog).
+            _heartbeat(ctx)
             ctx.cur.execute(sql.merge_statement(ctx.target, staging, names, keys, order))
             inserted, updated = (list(ctx.cur.fetchone() or []) + [0, 0])[:2]
             with _transaction(ctx.cur):
-                for prepared, rows in loaded:
-                    _write_ledger(ctx, prepared.obj, rows, prepared.rejected)
+                for batch, rows in loaded:
+                    _write_ledger(ctx, batch.objects, rows)
+                _heartbeat(ctx)
         finally:
             ctx.cur.execute(f"DROP TABLE IF EXISTS {staging}")
         ctx.report.rows_inserted, ctx.report.rows_updated = int(inserted), int(updated)
         if null_keys:
             ctx.report.rows_rejected_by_copy += null_keys
             ctx.report.copy_errors.append({"errors_seen": null_keys, "first_error": f"merge key {keys} is empty"})
-        for prepared, rows in loaded:
-            _count(ctx, prepared, rows)
-    for gone in plan.deleted:
+        for batch, rows in loaded:
+            _count(ctx, batch, rows)
+    if plan.deleted:
+        gone = [g.key for g in plan.deleted]
         with _transaction(ctx.cur):
-            _delete_ledger(ctx, gone.key)
-        ctx.report.files_removed.append(gone.key)
+            _delete_ledger(ctx, gone)
+            _heartbeat(ctx)
+        ctx.report.files_removed.extend(gone)
 
 
 def _replace(ctx: _Load, plan, objects) -> None:
@@ -323,10 +480,11 @@ def _replace(ctx: _Load, plan, objects) -> None:
     ctx.cur.execute(ddl.snowflake_create_table(ctx.database, ctx.schema, staging_name, ctx.columns, replace=True))
     try:
         loaded = []
-        for obj in sorted(objects, key=lambda o: o.key):
-            prepared = _prepare(ctx, obj, row_numbers=False)
-            loaded.append((prepared, _copy(ctx, prepared, staging)))
+        for batch in _prepared_batches(ctx, sorted(objects, key=lambda o: o.key), row_numbers=False):
+            loaded.append((batch, _copy(ctx, batch, staging)))
+            _heartbeat(ctx)
         ctx.cur.execute(ddl.snowflake_create_table(ctx.database, ctx.schema, ctx.table, ctx.columns))
+        _heartbeat(ctx)
         ctx.report.swap_method = _swap(ctx, staging_name)
     finally:
         ctx.cur.execute(f"DROP TABLE IF EXISTS {staging}")  # after the swap: the previous table
@@ -334,10 +492,11 @@ def _replace(ctx: _Load, plan, objects) -> None:
     ctx.report.schema_changes = changes
     with _transaction(ctx.cur):
         ctx.cur.execute(f'DELETE FROM {ctx.ledger} WHERE "TABLE_NAME" = %s', (ctx.table,))
-        for prepared, rows in loaded:
-            _write_ledger(ctx, prepared.obj, rows, prepared.rejected, delete_first=False)
-    for prepared, rows in loaded:
-        _count(ctx, prepared, rows)
+        for batch, rows in loaded:
+            _write_ledger(ctx, batch.objects, rows, delete_first=False)
+        _heartbeat(ctx)
+    for batch, rows in loaded:
+        _count(ctx, batch, rows)
     ctx.report.files_removed = [gone.key for gone in plan.deleted]
 
 
@@ -373,25 +532,37 @@ class _transaction:
         return False
 
 
-def _write_ledger(ctx: _Load, obj: SourceObject, rows: int, quarantined: int, *, delete_first: bool = True) -> None:
+def _write_ledger(ctx: _Load, objects: Sequence[_Prepared], loaded: dict[str, int], *, delete_first: bool = True) -> None:
+    """The ledger rows of ``objects`` (``loaded``: rows per object key), one INSERT per 1,000."""
+    if not objects:
+        return
     if delete_first:
-        _delete_ledger(ctx, obj.key)
-    ctx.cur.execute(
-        f'INSERT INTO {ctx.ledger} ("TABLE_NAME", "OBJECT_KEY", "ETAG", "ROWS_LOADED", "ROWS_QUARANTINED", '
-        '"BYTES", "LOADED_AT", "RUN_ID") VALUES (%s, %s, %s, %s, %s, %s, %s, %s)',
-        (ctx.table, obj.key, obj.etag, rows, quarantined, obj.size, datetime.now(UTC).replace(tzinfo=None), ctx.run_id),
-    )
+        _delete_ledger(ctx, [p.obj.key for p in objects])
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rows = [sql.LedgerRow(p.obj.key, p.obj.etag, loaded.get(p.obj.key, 0), p.rejected, p.obj.size) for p in objects]
+    for chunk in sql.chunks(rows):
+        ctx.cur.execute(*sql.ledger_insert(ctx.ledger, ctx.table, ctx.run_id, now, chunk))
 
 
-def _delete_ledger(ctx: _Load, key: str) -> None:
-    ctx.cur.execute(f'DELETE FROM {ctx.ledger} WHERE "TABLE_NAME" = %s AND "OBJECT_KEY" = %s', (ctx.table, key))
+def _delete_ledger(ctx: _Load, keys: Sequence[str]) -> None:
+    for chunk in sql.chunks(list(keys)):
+        ctx.cur.execute(*sql.delete_by_keys(ctx.ledger, "OBJECT_KEY", chunk, table_name=ctx.table))
 
 
-def _count(ctx: _Load, prepared: _Prepared, loaded: int) -> None:
-    ctx.report.rows_loaded += loaded
-    ctx.report.rows_quarantined += prepared.rejected
-    ctx.report.files_loaded.append(prepared.obj.key)
-    ctx.report.bytes_loaded += prepared.obj.size
+def _delete_rows(ctx: _Load, keys: Sequence[str]) -> None:
+    """Delete the rows of these objects from the target table."""
+    for chunk in sql.chunks(list(keys)):
+        ctx.cur.execute(*sql.delete_by_keys(ctx.target, ddl.SOURCE_KEY_COLUMN, chunk))
+
+
+def _count(ctx: _Load, batch: _Batch, loaded: dict[str, int]) -> None:
+    ctx.report.batches += 1
+    ctx.report.parts_staged += len(batch.files)
+    for prepared in batch.objects:
+        ctx.report.rows_loaded += loaded.get(prepared.obj.key, 0)
+        ctx.report.rows_quarantined += prepared.rejected
+        ctx.report.files_loaded.append(prepared.obj.key)
+        ctx.report.bytes_loaded += prepared.obj.size
 
 
 # ---- schema
@@ -442,76 +613,221 @@ def _column_diff(existing: dict[str, str], columns: Sequence[ddl.ColumnSpec]) ->
     return changes
 
 
-# ---- one object: prepare (type + PUT, or map the header), then COPY
+# ---- one batch: prepare (type + PUT, or map the headers), then COPY
 
 
-def _prepare(ctx: _Load, obj: SourceObject, *, row_numbers: bool) -> _Prepared:
-    if ctx.config.snowflake.stage == "external":
-        return _prepare_external(ctx, obj)
-    return _prepare_internal(ctx, obj, row_numbers)
+def _prepared_batches(ctx: _Load, objects: Sequence[SourceObject], *, row_numbers: bool) -> Iterator[_Batch]:
+    """``objects`` in batches, each prepared for its COPY. Small objects are read (and, for the internal
+    stage, typed) on a few threads ahead of the batch being prepared, so their GETs overlap."""
+    if ctx.external:
+        work = functools.partial(_read_external_head, ctx)
+        ahead = lambda obj: True  # noqa: E731 - only the first bytes of each object are read
+    else:
+        work = functools.partial(_read_small, ctx, row_numbers=row_numbers)
+        ahead = lambda obj: obj.size <= READ_AHEAD_MAX_OBJECT  # noqa: E731
+    with _ReadAhead(objects, work, ahead) as done:
+        for group in batches(objects):
+            if ctx.external:
+                yield _Batch([_prepare_external(ctx, obj, done.take(obj)) for obj in group])
+            else:
+                yield _prepare_internal(ctx, group, done, row_numbers)
 
 
-def _copy(ctx: _Load, prepared: _Prepared, into_ref: str) -> int:
-    """COPY one prepared object into ``into_ref``; returns the rows loaded."""
-    if ctx.config.snowflake.stage == "external":
-        return _copy_external(ctx, prepared, into_ref)
-    if not prepared.stage_path:
-        return 0
-    ctx.cur.execute(sql.copy_parquet(into_ref, ctx.stage, prepared.stage_path))
+def _copy(ctx: _Load, batch: _Batch, into_ref: str) -> dict[str, int]:
+    """COPY one prepared batch into ``into_ref``; returns the rows loaded per object key."""
+    if ctx.external:
+        return _copy_external(ctx, batch, into_ref)
+    if not batch.files:
+        return {}
+    ctx.cur.execute(sql.copy_parquet(into_ref, ctx.stage, batch.stage_path))
     outcome = sql.copy_outcome(ctx.cur.fetchall())
-    if outcome.rows_loaded != prepared.rows:
-        raise SnowflakeLoadError(f"{prepared.obj.key}: staged {prepared.rows} rows but COPY loaded {outcome.rows_loaded}")
-    return outcome.rows_loaded
+    if outcome.rows_loaded != batch.rows:
+        raise SnowflakeLoadError(
+            f"{ctx.report.qualified_name}: staged {batch.rows} rows of {len(batch.objects)} objects "
+            f"({batch.objects[0].obj.key} ...) but COPY loaded {outcome.rows_loaded}"
+        )
+    return {p.obj.key: p.rows for p in batch.objects}
 
 
-def _prepare_internal(ctx: _Load, obj: SourceObject, row_numbers: bool) -> _Prepared:
-    prepared = _Prepared(obj)
+class _ReadAhead:
+    """``work(obj)`` for the ``objects`` that ``ahead`` picks, run on ``READERS`` threads at most
+    ``READ_AHEAD_OBJECTS`` objects and ``READ_AHEAD_BYTES`` source bytes ahead of the caller, which takes
+    the results in order (None for an object left to the caller)."""
+
+    def __init__(self, objects: Iterable[SourceObject], work: Callable[[SourceObject], T], ahead: Callable[[SourceObject], bool]):
+        self.waiting, self.work, self.ahead = iter(objects), work, ahead
+        self.window: deque[tuple[SourceObject, Future | None]] = deque()
+        self.window_bytes = 0
+        self.pool = ThreadPoolExecutor(READERS, thread_name_prefix="sf-snowflake-read")
+
+    def __enter__(self) -> _ReadAhead:
+        self._fill()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _fill(self) -> None:
+        while len(self.window) < READ_AHEAD_OBJECTS and self.window_bytes < READ_AHEAD_BYTES:
+            obj = next(self.waiting, None)
+            if obj is None:
+                return
+            if self.ahead(obj):
+                self.window.append((obj, self.pool.submit(self.work, obj)))
+                self.window_bytes += obj.size
+            else:
+                self.window.append((obj, None))
+
+    def take(self, obj: SourceObject) -> T | None:
+        """``work(obj)`` (``obj`` must be the next object), or None when the caller reads it itself."""
+        queued, future = self.window.popleft()
+        if queued.key != obj.key:
+            raise AssertionError(f"read-ahead out of order: {queued.key} != {obj.key}")
+        try:
+            return None if future is None else future.result()
+        finally:
+            if future is not None:
+                self.window_bytes -= obj.size
+            self._fill()
+
+
+class _Parts:
+    """Typed batches of many objects into Parquet parts of up to ``ROWS_PER_PART`` rows (small batches
+    buffered into row groups); each finished part is handed to ``on_part`` (PUT) and deleted."""
+
+    def __init__(self, directory: str, on_part):
+        self.directory, self.on_part = directory, on_part
+        self.buffer: list[pa.RecordBatch] = []
+        self.buffered = 0
+        self.schema: pa.Schema | None = None
+        self.writer: pq.ParquetWriter | None = None
+        self.path = ""
+        self.part_rows = 0
+        self.names: list[str] = []
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if self.schema is not None and batch.schema != self.schema:
+            self.finish_part()  # a different set of columns or types: its own part (COPY matches by name)
+        self.schema = batch.schema
+        self.buffer.append(batch)
+        self.buffered += batch.num_rows
+        if self.buffered >= ROW_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.buffer:
+            return
+        if self.writer is None:
+            self.path = os.path.join(self.directory, f"part-{len(self.names):05d}.parquet")
+            self.writer = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+        table = pa.Table.from_batches(self.buffer, self.schema)
+        self.writer.write_table(table, row_group_size=max(ROW_GROUP_ROWS, table.num_rows))
+        self.part_rows += table.num_rows
+        self.buffer, self.buffered = [], 0
+        if self.part_rows >= ROWS_PER_PART:
+            self.finish_part()
+
+    def finish_part(self) -> None:
+        self._flush()
+        if self.writer is None:
+            return
+        self.writer.close()
+        self.writer, self.part_rows = None, 0
+        self.names.append(os.path.basename(self.path))
+        try:
+            self.on_part(self.path)
+        finally:
+            os.remove(self.path)
+
+
+def _prepare_internal(ctx: _Load, group: Sequence[SourceObject], done: _ReadAhead, row_numbers: bool) -> _Batch:
+    """Type the group's rows into Parquet parts of its own stage directory and PUT them."""
+    batch = _Batch(stage_path=f"{ctx.run_path}{uuid.uuid4().hex}/")
+    location = sql.stage_location(ctx.stage, batch.stage_path)
+
+    def put(path: str) -> None:
+        ctx.cur.execute(f"PUT 'file://{path}' {location} AUTO_COMPRESS=FALSE PARALLEL=4")
+        _heartbeat(ctx)
+
+    with tempfile.TemporaryDirectory(prefix="sf_snowflake_") as tmp:
+        parts = _Parts(tmp, put)
+        for obj in group:
+            typed = done.take(obj)
+            if typed is None:  # a large object: streamed and typed here, straight into the parts
+                typed = _Typed(obj)
+                for rows in _typed_rows(ctx, obj, ctx.bucket.open(obj.key), typed, row_numbers):
+                    parts.write(rows)
+            else:
+                for rows in typed.batches:
+                    parts.write(rows)
+            batch.objects.append(_typed_object(ctx, typed))
+        parts.finish_part()
+        batch.files = parts.names
+    return batch
+
+
+@dataclass
+class _Typed:
+    """One object's rows typed against the catalog: the good ones (``batches``, kept only for a small
+    object typed ahead), the rejected ones and the file's columns the catalog does not know."""
+
+    obj: SourceObject
+    batches: list[pa.RecordBatch] = field(default_factory=list)
+    rows: int = 0
+    rejected: list[RejectedRow] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+
+def _read_small(ctx: _Load, obj: SourceObject, *, row_numbers: bool) -> _Typed:
+    """A small object read whole and typed (on a read-ahead thread: touches nothing shared)."""
+    typed = _Typed(obj)
+    typed.batches = list(_typed_rows(ctx, obj, io.BytesIO(_read(ctx.bucket, obj.key)), typed, row_numbers))
+    return typed
+
+
+def _read(bucket: LandingBucket, key: str, size: int | None = None) -> bytes:
+    body = bucket.open(key)
+    try:
+        return body.read() if size is None else read_head(body, size)
+    finally:
+        body.close()
+
+
+def _typed_rows(ctx: _Load, obj: SourceObject, body, typed: _Typed, row_numbers: bool) -> Iterator[pa.RecordBatch]:
+    """``obj``'s good rows, named for Snowflake, with their source key, partition values and (merge) row
+    numbers; the rejected rows (and merge rows without a key) and unknown columns go to ``typed``."""
     partitions = partition_values(obj.key, f"{ctx.table}/")
     keys = list(ctx.config.snowflake.merge_keys) if ctx.config.snowflake.write_mode == "merge" else []
     data_columns = ctx.data_columns
-    rejected: list[RejectedRow] = []
-    body = ctx.bucket.open(obj.key)
     try:
         head = read_head(body)
         layout = read_layout(head, ctx.config)
-        ignored = unknown_columns(layout, data_columns)
-        if ignored:
-            ctx.report.ignored_columns[obj.key] = ignored
-        with tempfile.TemporaryDirectory(prefix="sf_snowflake_") as tmp:
-            parts, writer, part_rows = [], None, 0
-            for typed in numbered_batches(PrefixedStream(head, body), layout, data_columns):
-                good = typed.good
-                rejected.extend(typed.rejected)
-                if keys and good.num_rows:
-                    good = _reject_null_keys(good, keys, typed.good_lines(), rejected)
-                if good.num_rows == 0:
-                    continue
-                batch = _with_constants(good, obj.key, ctx.partition_keys, partitions, prepared.rows if row_numbers else None)
-                if writer is None or part_rows >= ROWS_PER_PART:
-                    if writer is not None:
-                        writer.close()
-                    parts.append(os.path.join(tmp, f"part-{len(parts):05d}.parquet"))
-                    writer, part_rows = pq.ParquetWriter(parts[-1], batch.schema, compression="zstd"), 0
-                writer.write_batch(batch)
-                part_rows += batch.num_rows
-                prepared.rows += batch.num_rows
-            if writer is not None:
-                writer.close()
-            if parts:
-                prepared.stage_path = f"{ctx.table}/{ctx.run_id}/{uuid.uuid4().hex}/"
-                location = sql.stage_location(ctx.stage, prepared.stage_path)
-            for part in parts:
-                ctx.cur.execute(f"PUT 'file://{part}' {location} AUTO_COMPRESS=FALSE PARALLEL=4")
-            ctx.report.parts_staged += len(parts)
+        typed.ignored = unknown_columns(layout, data_columns)
+        for block in numbered_batches(PrefixedStream(head, body), layout, data_columns):
+            good = block.good
+            typed.rejected.extend(block.rejected)
+            if keys and good.num_rows:
+                good = _reject_null_keys(good, keys, block.good_lines(), typed.rejected)
+            if good.num_rows == 0:
+                continue
+            first_row = typed.rows if row_numbers else None
+            typed.rows += good.num_rows
+            yield _with_constants(good, obj.key, ctx.partition_keys, partitions, first_row)
     finally:
         body.close()
-    if rejected:
+
+
+def _typed_object(ctx: _Load, typed: _Typed) -> _Prepared:
+    """Report a typed object: its unknown columns, and its rejected rows in its quarantine file."""
+    obj = typed.obj
+    if typed.ignored:
+        ctx.report.ignored_columns[obj.key] = typed.ignored
+    if typed.rejected:
         qkey = quarantine_key("snowflake", ctx.table, obj.key, obj.etag)
-        rejected.sort(key=lambda r: r.line)
-        ctx.bucket.put(qkey, quarantine_csv(obj.key, [c.name for c in data_columns], rejected))
+        rejected = sorted(typed.rejected, key=lambda r: r.line)
+        ctx.bucket.put(qkey, quarantine_csv(obj.key, [c.name for c in ctx.data_columns], rejected))
         ctx.report.quarantine_keys.append(qkey)
-    prepared.rejected = len(rejected)
-    return prepared
+    return _Prepared(obj, rows=typed.rows, rejected=len(typed.rejected))
 
 
 def _reject_null_keys(good: pa.RecordBatch, keys, lines: pa.Array, rejected: list) -> pa.RecordBatch:
@@ -544,13 +860,13 @@ def _with_constants(batch: pa.RecordBatch, source_key: str, partition_keys, part
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
-def _prepare_external(ctx: _Load, obj: SourceObject) -> _Prepared:
+def _read_external_head(ctx: _Load, obj: SourceObject) -> bytes:
+    return _read(ctx.bucket, obj.key, EXTERNAL_HEAD_BYTES)
+
+
+def _prepare_external(ctx: _Load, obj: SourceObject, head: bytes) -> _Prepared:
     """Map the file's fields to catalog columns from its first bytes; the rows stay in S3."""
-    body = ctx.bucket.open(obj.key)
-    try:
-        layout = read_layout(read_head(body, EXTERNAL_HEAD_BYTES), ctx.config)
-    finally:
-        body.close()
+    layout = read_layout(head, ctx.config)
     ignored = unknown_columns(layout, ctx.data_columns)
     if ignored:
         ctx.report.ignored_columns[obj.key] = ignored
@@ -563,27 +879,40 @@ def _prepare_external(ctx: _Load, obj: SourceObject) -> _Prepared:
     )
 
 
-def _copy_external(ctx: _Load, prepared: _Prepared, into_ref: str) -> int:
+def _copy_external(ctx: _Load, batch: _Batch, into_ref: str) -> dict[str, int]:
+    """One COPY per group of the batch's files that share a layout (field positions and partition
+    values); rows loaded and errors per file from COPY's result rows."""
     merge = ctx.config.snowflake.write_mode == "merge"
-    statement, params = sql.external_copy(
-        into_ref, ctx.stage, prepared.obj.key, prepared.positions, prepared.constants, ddl.SOURCE_KEY_COLUMN,
-        sql.csv_format_from_catalog(ctx.entry), row_column=sql.SOURCE_ROW_COLUMN if merge else None,
-    )
-    ctx.cur.execute(statement, params)
-    outcome = sql.copy_outcome(ctx.cur.fetchall())
-    if outcome.skipped_files:
-        raise SnowflakeLoadError(
-            f"{prepared.obj.key}: COPY's load history says this file is already in {into_ref}, but the ledger "
-            "does not list it; the table and the ledger disagree (rebuild with write_mode: replace)"
+    fmt = sql.csv_format_from_catalog(ctx.entry)
+    loaded: dict[str, int] = {}
+    for group in group_by(batch.objects, key=lambda p: (tuple(p.positions.items()), tuple(p.constants.items()))):
+        keys = [p.obj.key for p in group]
+        statement, params = sql.external_copy(
+            into_ref, ctx.stage, keys, group[0].positions, group[0].constants, ddl.SOURCE_KEY_COLUMN, fmt,
+            row_column=sql.SOURCE_ROW_COLUMN if merge else None,
         )
-    if outcome.errors:
-        ctx.report.rows_rejected_by_copy += outcome.rows_rejected
-        ctx.report.copy_errors.extend(outcome.errors)
-        key = quarantine_key("snowflake", ctx.table, prepared.obj.key, prepared.obj.etag)
-        key = key.removesuffix(".rejected.csv") + ".copy_errors.csv"
-        ctx.bucket.put(key, _copy_errors_csv(outcome.errors))
-        ctx.report.quarantine_keys.append(key)
-    return outcome.rows_loaded
+        ctx.cur.execute(statement, params)
+        outcome = sql.copy_outcome(ctx.cur.fetchall())
+        if outcome.skipped_files:
+            raise SnowflakeLoadError(
+                f"{outcome.skipped_files}: COPY's load history says these files are already in {into_ref}, but "
+                "the ledger does not list them; the table and the ledger disagree (rebuild with write_mode: replace)"
+            )
+        for file, rows in outcome.rows_by_file.items():
+            key = sql.file_of_key(file, keys)
+            if key is not None:
+                loaded[key] = loaded.get(key, 0) + rows
+        if outcome.errors:
+            ctx.report.rows_rejected_by_copy += outcome.rows_rejected
+            ctx.report.copy_errors.extend(outcome.errors)
+            objects = {p.obj.key: p.obj for p in group}
+            for errors in group_by(outcome.errors, key=lambda e: sql.file_of_key(e["file"], keys) or keys[0]):
+                obj = objects[sql.file_of_key(errors[0]["file"], keys) or keys[0]]
+                qkey = quarantine_key("snowflake", ctx.table, obj.key, obj.etag)
+                qkey = qkey.removesuffix(".rejected.csv") + ".copy_errors.csv"
+                ctx.bucket.put(qkey, _copy_errors_csv(errors))
+                ctx.report.quarantine_keys.append(qkey)
+    return loaded
 
 
 def _copy_errors_csv(errors: list[dict]) -> bytes:

@@ -11,7 +11,8 @@ from decimal import Decimal
 import dagster as dg
 import pytest
 
-from sf_platform.assets.snowflake import build_snowflake_assets
+from sf_platform.assets.snowflake import SnowflakeHop
+from sf_platform.assets.tables import build_hop_assets
 from sf_platform.core.ddl import snowflake_table_ref
 from sf_platform.core.registry import parse_registry
 from sf_platform.hops.crawl import crawl_table
@@ -126,7 +127,7 @@ def test_replace_rebuilds_in_a_staging_table_and_swaps_it_in(landing, glue, snow
     second = _load(landing, glue, snowflake_conn, "orders", config)
     assert second.rebuilt and (second.rows_loaded, second.rows_in_table) == (5, 5)
     assert _rows(snowflake_conn, "orders", '"ORDER_ID", "CUSTOMER"')[:2] == [(1, "Kang"), (2, "Lee")]
-    assert _tables(snowflake_conn) == {"ORDERS", "_SF_LEDGER"}  # no staging table left behind
+    assert _tables(snowflake_conn) == {"ORDERS", "_SF_LEDGER", "_SF_LOCKS"}  # no staging table left behind
 
     unchanged = load_table(landing, glue, *snowflake_conn, "orders", config)
     assert not unchanged.rebuilt and unchanged.files_skipped == 2 and unchanged.rows_in_table == 5
@@ -165,7 +166,7 @@ def test_merge_updates_and_inserts_by_key(landing, glue, snowflake_conn):
     quarantined = list(csv.DictReader(io.StringIO(landing.open(second.quarantine_keys[0]).read().decode())))
     assert [(r["line"], r["customer"]) for r in quarantined] == [("3", "Nobody")]
     assert "merge key" in quarantined[0]["reason"]
-    assert _tables(snowflake_conn) == {"ORDERS", "_SF_LEDGER"}
+    assert _tables(snowflake_conn) == {"ORDERS", "_SF_LEDGER", "_SF_LOCKS"}
 
     again = load_table(landing, glue, *snowflake_conn, "orders", config)
     assert again.files_loaded == [] and again.rows_in_table == 4
@@ -254,7 +255,7 @@ def test_the_asset_reports_rows_files_bytes_and_schema(landing, glue, snowflake_
     registry = _registry("orders", types={"order_id": "bigint"})
     landing.put("orders/ORDERS_202403010000.csv", ORDERS_1 + b"x,Bad,1.00,true,2024-03-09,,1\n")
     crawl_table(landing, glue, "orders", registry.table("orders"))
-    [asset] = build_snowflake_assets(registry, glue.database, database, schema)
+    asset = build_hop_assets("snowflake", [SnowflakeHop(glue.database, database, schema)], registry)
     result = dg.materialize([asset], resources={"landing": landing, "glue": glue, "snowflake": snowflake_database})
     assert result.success
     [event] = result.get_asset_materialization_events()
