@@ -70,13 +70,13 @@ BLOCK_BYTES = 1 << 18
 BATCH_OBJECTS = 500
 BATCH_BYTES = 64 << 20
 ALONE_BYTES = 1 << 20
-# Bodies of objects up to PREFETCH_MAX_BYTES are fetched whole on PREFETCH_THREADS threads, at most
-# PREFETCH_AHEAD_OBJECTS / about PREFETCH_AHEAD_BYTES ahead of the feed (memory stays bounded);
-# larger ones are streamed when their turn comes.
+# Objects up to PREFETCH_MAX_BYTES are fetched whole and typed on PREFETCH_THREADS threads, at most
+# PREFETCH_AHEAD_OBJECTS / about PREFETCH_AHEAD_BYTES of source ahead of the feed (memory stays
+# bounded); larger ones are streamed when their turn comes.
 PREFETCH_MAX_BYTES = 8 << 20
-PREFETCH_AHEAD_BYTES = 32 << 20
+PREFETCH_AHEAD_BYTES = 16 << 20
 PREFETCH_AHEAD_OBJECTS = 64
-PREFETCH_THREADS = 4
+PREFETCH_THREADS = 8  # S3 reads wait on the network: more threads than cores pay off
 FLUSH_ROWS = 16384  # rows of small objects gathered into one CSV write
 _CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed", null_string="NULL", batch_size=16384)
 
@@ -456,12 +456,14 @@ class _Mirror:
         except Exception as exc:
             raise MirrorError(f"{obj.key}: cannot be read: {type(exc).__name__}: {exc}") from exc
 
-    def _sources(self, objects: Sequence[SourceObject]) -> Iterator[tuple[SourceObject, Iterator[TypedBatch]]]:
+    def _sources(
+        self, objects: Sequence[SourceObject]
+    ) -> Iterator[tuple[SourceObject, Iterator[TypedBatch]]]:
         """(object, its typed batches) in order, each object still the version listed (else
         _ObjectChanged). Small objects are fetched and typed ahead on the pool, a bounded number of
-        source bytes ahead of the caller (typing on several threads keeps the many small reads from
-        queueing behind one another); larger ones are streamed from S3 when their turn comes. The
-        file columns unknown to the catalog are recorded in ``ignored``."""
+        source bytes ahead of the caller: reading a small file is mostly waiting (for S3, and for
+        pyarrow's reader thread to get the GIL), which several threads overlap. Larger objects are
+        streamed from S3 when their turn comes."""
         ahead: deque[tuple[SourceObject, Future | None]] = deque()
         queued = 0  # source bytes read ahead
         rest = iter(objects)

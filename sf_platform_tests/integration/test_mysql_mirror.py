@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import dagster as dg
+import pyarrow as pa
 import pymysql
 import pytest
 
@@ -531,6 +532,28 @@ def test_values_too_long_for_a_stale_catalog_widen_the_column_for_the_whole_batc
     assert _query(mysql, f"SELECT id, LENGTH(name) FROM {_ref(mysql, 'narrow')} WHERE id >= 100 ORDER BY id") == [
         (100 + i, 20 + i) for i in range(10)
     ]
+
+
+def test_a_value_the_server_refuses_names_its_file_and_rolls_its_whole_batch_back(
+    landing, glue, mysql, monkeypatch
+):
+    _put_many(landing, {f"checked/{name}.csv": _csv("id,name", [f"{i},{name}"]) for i, name in enumerate("abc")})
+    real_stream_batch = mysql_mirror._RowFeed._stream_batch
+
+    def corrupt(self, obj, batch):
+        rows = real_stream_batch(self, obj, batch)
+        if obj.key != "checked/b.csv":
+            return rows
+        bad_id = pa.array(["not a number"] * rows.num_rows)
+        return pa.RecordBatch.from_arrays([bad_id, *rows.columns[1:]], names=rows.schema.names)
+
+    monkeypatch.setattr(mysql_mirror._RowFeed, "_stream_batch", corrupt)
+    with pytest.raises(MirrorError, match=r"checked/b\.csv: MySQL refused values, nothing of its batch of 3 files"):
+        _sync(landing, glue, mysql, "checked")
+    assert _count(mysql, "checked") == 0 and _ledger_rows(mysql, "checked") == {}
+
+    monkeypatch.undo()
+    assert _sync(landing, glue, mysql, "checked").rows_in_table == _count(mysql, "checked") == 3
 
 
 _CHILD = textwrap.dedent(
