@@ -69,7 +69,7 @@ import pyarrow.parquet as pq
 
 from sf_platform.core import ddl
 from sf_platform.core import snowflake_sql as sql
-from sf_platform.core.batching import batches, group_by
+from sf_platform.core.batching import MAX_BATCH_BYTES, MAX_BATCH_OBJECTS, batches, group_by
 from sf_platform.core.catalog import columns_of, partition_keys_of
 from sf_platform.core.conversion import RejectedRow, TargetColumn
 from sf_platform.core.identifiers import quote_snowflake, snowflake_name
@@ -88,6 +88,8 @@ from sf_platform.resources.aws import GlueCatalog, LandingBucket
 
 STAGE_NAME = "SF_PLATFORM_STAGE"
 ROWS_PER_PART = 1_000_000
+BATCH_OBJECTS = MAX_BATCH_OBJECTS  # objects per batch (one part, one COPY, one transaction)
+BATCH_BYTES = MAX_BATCH_BYTES  # source bytes per batch; a larger object is a batch of its own
 ROW_GROUP_ROWS = 128_000  # small objects' rows are buffered into row groups of about this many rows
 EXTERNAL_HEAD_BYTES = 64 * 1024  # enough to detect a file's format and read its header
 # Read-ahead: objects up to READ_AHEAD_MAX_OBJECT bytes are fetched whole on READERS threads, at most
@@ -626,7 +628,7 @@ def _prepared_batches(ctx: _Load, objects: Sequence[SourceObject], *, row_number
         work = functools.partial(_read_small, ctx, row_numbers=row_numbers)
         ahead = lambda obj: obj.size <= READ_AHEAD_MAX_OBJECT  # noqa: E731
     with _ReadAhead(objects, work, ahead) as done:
-        for group in batches(objects):
+        for group in batches(objects, max_objects=BATCH_OBJECTS, max_bytes=BATCH_BYTES):
             if ctx.external:
                 yield _Batch([_prepare_external(ctx, obj, done.take(obj)) for obj in group])
             else:

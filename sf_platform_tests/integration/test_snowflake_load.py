@@ -1,10 +1,13 @@
 """The Snowflake load hop on the fakesnow server, through the real connector: create + append, replace
-(swap), merge (upsert), rejected rows, schema evolution, and the asset's metadata."""
+(swap), merge (upsert), rejected rows, schema evolution, the asset's metadata, many small files in
+batches, and two runs of one table at the same moment."""
 
 from __future__ import annotations
 
 import csv
 import io
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -15,6 +18,7 @@ from sf_platform.assets.snowflake import SnowflakeHop
 from sf_platform.assets.tables import build_hop_assets
 from sf_platform.core.ddl import snowflake_table_ref
 from sf_platform.core.registry import parse_registry
+from sf_platform.hops import snowflake_load
 from sf_platform.hops.crawl import crawl_table
 from sf_platform.hops.snowflake_load import SWAP_FALLBACK, SnowflakeLoadError, load_table
 
@@ -336,3 +340,160 @@ def test_the_external_stage_copies_each_file_by_its_own_header_with_the_catalog_
     assert "Numeric value 'x'" in landing.open(errors_key).read().decode()
     ledger = snowflake_table_ref(database, schema, "_SF_LEDGER")
     assert _scalar(snowflake_conn, f'SELECT COUNT(*) FROM {ledger} WHERE "TABLE_NAME" = %s', ("orders",)) == 2
+
+
+# ---- many small files: batches, re-runs, replaced objects, overlapping runs
+
+
+def _small_file(number: int, rows: int = 1, tag: str = "") -> bytes:
+    lines = [f"{number * 10 + r},name{number}{tag}-{r},{number}.25" for r in range(rows)]
+    return ("ID,NAME,AMOUNT\n" + "\n".join(lines) + "\n").encode()
+
+
+def _put_small_files(landing, table: str, numbers, **kwargs) -> list[str]:
+    keys = [f"{table}/{table.upper()}_{n:06d}.csv" for n in numbers]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda kn: landing.put(kn[0], _small_file(kn[1], **kwargs)), zip(keys, numbers, strict=True)))
+    return keys
+
+
+def _ledger_rows(conn_info, table: str) -> dict[str, tuple]:
+    """Object key -> (ETag, rows loaded) of every ledger row of ``table``; fails on a key listed twice."""
+    conn, database, schema = conn_info
+    cur = conn.cursor()
+    ledger = snowflake_table_ref(database, schema, "_SF_LEDGER")
+    cur.execute(f'SELECT "OBJECT_KEY", "ETAG", "ROWS_LOADED" FROM {ledger} WHERE "TABLE_NAME" = %s', (table,))
+    rows = cur.fetchall()
+    keys = [r[0] for r in rows]
+    assert len(keys) == len(set(keys)), "an object is in the ledger twice"
+    return {k: (e, int(n)) for k, e, n in rows}
+
+
+def _copies_per_row(conn_info, table: str) -> dict[tuple, int]:
+    conn, database, schema = conn_info
+    cur = conn.cursor()
+    cur.execute(
+        f'SELECT "ID", "NAME", "_SF_SOURCE_KEY", COUNT(*) FROM {snowflake_table_ref(database, schema, table)} '
+        'GROUP BY "ID", "NAME", "_SF_SOURCE_KEY"'
+    )
+    return {(int(i), n, k): int(c) for i, n, k, c in cur.fetchall()}
+
+
+def test_hundreds_of_one_row_files_load_in_a_few_batches(landing, glue, snowflake_conn, monkeypatch):
+    monkeypatch.setattr(snowflake_load, "BATCH_OBJECTS", 128)  # 300 files: batches of 128, 128 and 44
+    config = _registry("small").table("small")
+    keys = _put_small_files(landing, "small", range(300))
+    report = _load(landing, glue, snowflake_conn, "small", config)
+
+    assert (report.batches, report.parts_staged) == (3, 3)
+    assert report.files_loaded == keys and report.files_skipped == 0
+    assert (report.rows_loaded, report.rows_in_table, report.rows_rejected) == (300, 300, 0)
+    assert _rows(snowflake_conn, "small", '"ID", "NAME", "AMOUNT", "_SF_SOURCE_KEY"', order='"ID"') == [
+        (n * 10, f"name{n}-0", Decimal(f"{n}.25"), keys[n]) for n in range(300)
+    ]
+    ledger = _ledger_rows(snowflake_conn, "small")
+    assert sorted(ledger) == keys
+    assert all(rows == 1 for _, rows in ledger.values())
+    assert {k: e for k, (e, _) in ledger.items()} == {o.key: o.etag for o in landing.source_objects("small/")}
+
+    again = load_table(landing, glue, *snowflake_conn, "small", config)
+    assert (again.files_loaded, again.files_skipped, again.batches, again.rows_loaded) == ([], 300, 0, 0)
+    assert again.rows_in_table == 300 and len(_ledger_rows(snowflake_conn, "small")) == 300
+
+
+def test_replaced_objects_replace_exactly_their_rows_across_batches(landing, glue, snowflake_conn, monkeypatch):
+    monkeypatch.setattr(snowflake_load, "BATCH_OBJECTS", 16)
+    config = _registry("small").table("small")
+    keys = _put_small_files(landing, "small", range(40))
+    _load(landing, glue, snowflake_conn, "small", config)
+    before = _copies_per_row(snowflake_conn, "small")
+
+    # Three objects replaced (now two rows each), in different batches; one deleted; one new.
+    replaced = _put_small_files(landing, "small", [3, 20, 39], rows=2, tag="v2")
+    landing.delete(keys[7])
+    [added] = _put_small_files(landing, "small", [40])
+    report = _load(landing, glue, snowflake_conn, "small", config)
+
+    assert sorted(report.files_loaded) == sorted(replaced + [added])
+    assert report.files_removed == [keys[7]] and report.files_skipped == 36
+    assert report.rows_in_table == 40 - 3 + 6 - 1 + 1
+    after = _copies_per_row(snowflake_conn, "small")
+    assert set(after.values()) == {1}
+    untouched = {row for row in before if row[2] not in set(replaced) | {keys[7]}}
+    assert untouched <= set(after)  # the other objects' rows are the same rows
+    for number, key in zip([3, 20, 39], replaced, strict=True):
+        assert sorted(row for row in after if row[2] == key) == [
+            (number * 10, f"name{number}v2-0", key), (number * 10 + 1, f"name{number}v2-1", key)
+        ]
+    assert not [row for row in after if row[2] == keys[7]]
+    ledger = _ledger_rows(snowflake_conn, "small")
+    assert sorted(ledger) == sorted(set(keys) - {keys[7]} | {added})
+    etags = {o.key: o.etag for o in landing.source_objects("small/")}
+    assert all(ledger[k] == (etags[k], 2) for k in replaced)
+
+
+def test_merge_and_replace_load_many_files_in_batches(landing, glue, snowflake_conn, monkeypatch):
+    monkeypatch.setattr(snowflake_load, "BATCH_OBJECTS", 25)
+    merge = _registry("small", snowflake={"write_mode": "merge", "merge_keys": ["id"]}).table("small")
+    _put_small_files(landing, "small", range(60))
+    first = _load(landing, glue, snowflake_conn, "small", merge)
+    assert (first.batches, first.rows_inserted, first.rows_in_table) == (3, 60, 60)
+    _put_small_files(landing, "small", [5], tag="v2")  # same id, new name: an update
+    second = _load(landing, glue, snowflake_conn, "small", merge)
+    assert (second.batches, second.rows_inserted, second.rows_updated, second.rows_in_table) == (1, 0, 1, 60)
+    assert _scalar(snowflake_conn, f'SELECT "NAME" FROM {snowflake_table_ref(*snowflake_conn[1:], "small")} WHERE "ID" = 50') == "name5v2-0"
+
+    replace = _registry("other", snowflake={"write_mode": "replace"}).table("other")
+    _put_small_files(landing, "other", range(60))
+    rebuilt = _load(landing, glue, snowflake_conn, "other", replace)
+    assert rebuilt.rebuilt and (rebuilt.batches, rebuilt.rows_in_table) == (3, 60)
+    assert len(_ledger_rows(snowflake_conn, "other")) == 60
+    assert _tables(snowflake_conn) == {"SMALL", "OTHER", "_SF_LEDGER", "_SF_LOCKS"}
+
+
+def _second_connection(stack_env, database: str):
+    import snowflake.connector
+
+    return snowflake.connector.connect(
+        user=stack_env["SF_SNOWFLAKE_USER"], password=stack_env["SF_SNOWFLAKE_PASSWORD"],
+        account=stack_env["SF_SNOWFLAKE_ACCOUNT"], host=stack_env["SF_SNOWFLAKE_HOST"],
+        port=int(stack_env["SF_SNOWFLAKE_PORT"]), protocol=stack_env["SF_SNOWFLAKE_PROTOCOL"],
+        database=database, schema="RAW", network_timeout=60,
+        session_parameters={"CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False},
+    )
+
+
+def test_two_runs_started_together_load_every_file_once(landing, glue, snowflake_conn, stack_env):
+    conn, database, schema = snowflake_conn
+    config = _registry("small").table("small")
+    other = _second_connection(stack_env, database)
+    expected: dict[str, int] = {}  # object key -> rows it holds now
+    try:
+        for round_number in range(4):
+            new = _put_small_files(landing, "small", range(round_number * 12, round_number * 12 + 12))
+            changed = []
+            if round_number:  # a file of the previous round replaced, with two rows now
+                changed = _put_small_files(landing, "small", [round_number * 12 - 1], rows=2, tag=f"r{round_number}")
+            expected.update(dict.fromkeys(new, 1) | dict.fromkeys(changed, 2))
+            crawl_table(landing, glue, "small", config)
+
+            start = threading.Barrier(2)
+
+            def run(connection, start=start):
+                start.wait()
+                return load_table(landing, glue, connection, database, schema, "small", config)
+
+            with ThreadPoolExecutor(2) as pool:
+                reports = [f.result() for f in [pool.submit(run, conn), pool.submit(run, other)]]
+
+            loaded = [set(r.files_loaded) for r in reports]
+            assert not loaded[0] & loaded[1], f"round {round_number}: a file loaded by both runs"
+            assert loaded[0] | loaded[1] == set(new) | set(changed)
+            copies = _copies_per_row(snowflake_conn, "small")
+            assert set(copies.values()) == {1}, f"round {round_number}: a row is in the table twice"
+            assert len(copies) == sum(expected.values())
+            assert {k: rows for k, (_, rows) in _ledger_rows(snowflake_conn, "small").items()} == expected
+            locks = snowflake_table_ref(database, schema, "_SF_LOCKS")
+            assert _scalar(snowflake_conn, f"SELECT COUNT(*) FROM {locks}") == 0  # both released the table
+    finally:
+        other.close()
