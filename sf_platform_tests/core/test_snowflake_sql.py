@@ -1,8 +1,10 @@
 """Snowflake load statements without a server: the external-stage COPY and its file format from the
-catalog, MERGE, SWAP, type changes, COPY results, and the registry's Snowflake target options."""
+catalog, MERGE, SWAP, type changes, COPY results, the ledger and key deletes of a batch, the per-table
+lock, and the registry's Snowflake target options."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -175,3 +177,112 @@ def test_stage_cleanup_and_its_detected_fallback():
     assert sql.remove_statement('"D"."S"."STAGE"', "member/") == 'REMOVE @"D"."S"."STAGE"/member/'
     assert sql.is_remove_unsupported(Exception('001003 (42000): Parser Error: syntax error at or near "REMOVE"'))
     assert not sql.is_remove_unsupported(Exception("Stage does not exist"))
+
+
+# ---- batches: several files per COPY, the ledger and deletes with every key in one bound value
+
+
+def test_external_copy_of_several_files_sharing_a_layout():
+    statement, params = sql.external_copy(
+        '"D"."S"."T"', '"D"."S"."ST"', ["t/a.csv", "t/b.csv", "t/c.csv"], {"id": 1}, {}, ddl.SOURCE_KEY_COLUMN,
+        sql.CsvFileFormat(),
+    )
+    assert "FILES = (%s, %s, %s) FILE_FORMAT" in statement
+    assert params == ["t/a.csv", "t/b.csv", "t/c.csv", ",", 0, "UTF8"]
+    assert statement.count("%s") == len(params)
+    with pytest.raises(sql.StatementError, match="at least one file"):
+        sql.external_copy('"T"', '"ST"', [], {"id": 1}, {}, ddl.SOURCE_KEY_COLUMN, sql.CsvFileFormat())
+
+
+def test_copy_results_per_file_and_which_object_a_file_is():
+    outcome = sql.copy_outcome([
+        ("s3://b/t/a.csv", "LOADED", 2, 2, 2, 0, None, None, None, None),
+        ("s3://b/t/x/t/a.csv", "PARTIALLY_LOADED", 3, 1, 3, 2, "bad", 2, 1, '"T"["A":1]'),
+    ])
+    assert outcome.rows_by_file == {"s3://b/t/a.csv": 2, "s3://b/t/x/t/a.csv": 1}
+    keys = ["t/a.csv", "t/x/t/a.csv"]
+    assert sql.file_of_key("s3://b/t/a.csv", keys) == "t/a.csv"
+    assert sql.file_of_key("s3://b/t/x/t/a.csv", keys) == "t/x/t/a.csv"  # the longest key it ends with
+    assert sql.file_of_key("t/a.csv", keys) == "t/a.csv"
+    assert sql.file_of_key("s3://b/u/a.csv", keys) is None
+    assert sql.file_of_key("s3://b/xt/a.csv", keys) is None  # a key matches after a "/" only
+
+
+def test_ledger_rows_of_a_batch_are_one_insert_with_one_json_value():
+    rows = [sql.LedgerRow("t/a.csv", "e1", 3, 1, 40), sql.LedgerRow("t/it's \"odd\".csv", "e2", 0, 0, 7)]
+    statement, params = sql.ledger_insert('"D"."S"."_SF_LEDGER"', "t", "run-1", "2024-01-01 00:00:00", rows)
+    assert statement.startswith(
+        'INSERT INTO "D"."S"."_SF_LEDGER" ("TABLE_NAME", "OBJECT_KEY", "ETAG", "ROWS_LOADED", "ROWS_QUARANTINED", '
+        '"BYTES", "LOADED_AT", "RUN_ID") SELECT %s, "F".VALUE[0]::VARCHAR, "F".VALUE[1]::VARCHAR,'
+    )
+    assert statement.endswith('FROM TABLE(FLATTEN(INPUT => PARSE_JSON(%s))) AS "F"')
+    assert params[:3] == ["t", "2024-01-01 00:00:00", "run-1"]
+    assert json.loads(params[3]) == [["t/a.csv", "e1", 3, 1, 40], ["t/it's \"odd\".csv", "e2", 0, 0, 7]]
+    assert statement.count("%s") == len(params)
+    many = [sql.LedgerRow(f"t/{i}.csv", "e", 1, 0, 1) for i in range(2_500)]
+    assert [len(c) for c in sql.chunks(many)] == [1_000, 1_000, 500]
+    with pytest.raises(sql.StatementError):
+        sql.ledger_insert('"L"', "t", "r", "now", [])
+
+
+def test_deletes_by_object_key_bind_the_keys_as_one_value():
+    statement, params = sql.delete_by_keys('"D"."S"."T"', ddl.SOURCE_KEY_COLUMN, ["t/a.csv", "t/b'; DROP.csv"])
+    assert statement == (
+        'DELETE FROM "D"."S"."T" WHERE "_SF_SOURCE_KEY" IN '
+        '(SELECT "F".VALUE::VARCHAR FROM TABLE(FLATTEN(INPUT => PARSE_JSON(%s))) AS "F")'
+    )
+    assert json.loads(params[0]) == ["t/a.csv", "t/b'; DROP.csv"]
+    statement, params = sql.delete_by_keys('"L"', "OBJECT_KEY", ["t/a.csv"], table_name="t")
+    assert statement.startswith('DELETE FROM "L" WHERE "TABLE_NAME" = %s AND "OBJECT_KEY" IN (SELECT')
+    assert params == ["t", '["t/a.csv"]']
+
+
+# ---- the per-table lock
+
+
+def _claim(owner: str, ticket: int | None, *, choosing: bool = False, heartbeat: int = 1_000) -> sql.LockClaim:
+    return sql.LockClaim(owner, owner.split("/")[0], ticket, choosing, heartbeat)
+
+
+def test_the_lowest_ticket_holds_the_table_and_a_claim_still_choosing_blocks():
+    claims = [_claim("r1/a", 1), _claim("r2/b", 2)]
+    assert sql.lock_blockers(claims, "r1/a", now_ms=1_500, lease_ms=10_000) == []
+    assert sql.lock_blockers(claims, "r2/b", now_ms=1_500, lease_ms=10_000) == [claims[0]]
+    # Same ticket (both read the same maximum): the owner name breaks the tie.
+    tied = [_claim("r1/a", 3), _claim("r2/b", 3)]
+    assert sql.lock_blockers(tied, "r1/a", 1_500, 10_000) == [] and sql.lock_blockers(tied, "r2/b", 1_500, 10_000) == [tied[0]]
+    # A run that has not taken its ticket yet may still take a lower one: wait for it.
+    choosing = _claim("r3/c", None, choosing=True)
+    assert sql.lock_blockers([_claim("r1/a", 1), choosing], "r1/a", 1_500, 10_000) == [choosing]
+
+
+def test_a_dead_runs_claim_is_ignored_after_the_lease():
+    dead = _claim("r1/a", 1, heartbeat=1_000)
+    mine = _claim("r2/b", 2, heartbeat=20_000)
+    assert sql.lock_blockers([dead, mine], "r2/b", now_ms=11_000, lease_ms=10_000) == [dead]
+    assert sql.lock_blockers([dead, mine], "r2/b", now_ms=11_001, lease_ms=10_000) == []
+    with pytest.raises(LookupError):
+        sql.lock_blockers([dead], "r2/b", 11_001, 10_000)  # my claim is gone
+    with pytest.raises(LookupError):
+        sql.lock_blockers([_claim("r2/b", None, choosing=True)], "r2/b", 0, 10_000)
+
+
+def test_lock_statements_bind_every_value_and_use_the_servers_clock():
+    ref = '"D"."S"."_SF_LOCKS"'
+    assert sql.locks_table(ref).startswith(f"CREATE TABLE IF NOT EXISTS {ref} (")
+    for statement, params in (
+        sql.lock_claim(ref, "t", "run/x", "run"),
+        sql.lock_max_ticket(ref, "t"),
+        sql.lock_take_ticket(ref, "run/x", 4),
+        sql.lock_claims(ref, "t"),
+        sql.lock_heartbeat(ref, "run/x", 60_000),
+        sql.lock_release(ref, "run/x"),
+        sql.lock_clear_stale(ref, "t", 900_000),
+    ):
+        assert statement.count("%s") == len(params)
+        assert "run/x" not in statement and "'t'" not in statement
+    heartbeat, params = sql.lock_heartbeat(ref, "run/x", 60_000)
+    assert heartbeat == (
+        f'UPDATE {ref} SET "HEARTBEAT_MS" = {sql.NOW_MS} WHERE "OWNER" = %s AND "HEARTBEAT_MS" >= {sql.NOW_MS} - %s'
+    )
+    assert params == ["run/x", 60_000]

@@ -497,3 +497,32 @@ def test_two_runs_started_together_load_every_file_once(landing, glue, snowflake
             assert _scalar(snowflake_conn, f"SELECT COUNT(*) FROM {locks}") == 0  # both released the table
     finally:
         other.close()
+
+
+def test_the_external_stage_copies_the_files_of_one_layout_in_one_statement(landing, glue, snowflake_conn):
+    conn, database, schema = snowflake_conn
+    settings = {"stage": "external", "external_stage": "landing_stage", "storage_integration": "s3_int"}
+    config = _registry("orders", snowflake=settings).table("orders")
+    landing.put("orders/ORDERS_202403010000.csv", ORDERS_1)
+    reordered = b"WEIGHT,ORDER_ID,CUSTOMER,AMOUNT,PAID,ORDERED_ON,SHIPPED_AT\n6,6,Lim,60.00,true,2024-03-06,\n"
+    landing.put("orders/ORDERS_202403020000.csv", reordered)
+    landing.put("orders/ORDERS_202403030000.csv", ORDERS_2)
+    crawl_table(landing, glue, "orders", config)
+    answered = _ExternalCopyAnswered(conn, [
+        [("s3://b/orders/ORDERS_202403010000.csv", "LOADED", 3, 3, 3, 0, None, None, None, None),
+         ("s3://b/orders/ORDERS_202403030000.csv", "PARTIALLY_LOADED", 2, 1, 2, 1,
+          "Numeric value 'x' is not recognized", 2, 1, '"ORDERS"["WEIGHT":7]')],
+        [("s3://b/orders/ORDERS_202403020000.csv", "LOADED", 1, 1, 1, 0, None, None, None, None)],
+    ])
+    report = load_table(landing, glue, answered, database, schema, "orders", config)
+
+    (_, _), (same, same_params), (other, other_params) = answered.recorded  # the stage, then two COPYs
+    assert "FILES = (%s, %s)" in same and same_params[:2] == ["orders/ORDERS_202403010000.csv", "orders/ORDERS_202403030000.csv"]
+    assert "FILES = (%s)" in other and other_params[0] == "orders/ORDERS_202403020000.csv"
+    assert "SELECT $2, $3, $4, $5, $6, $7, $1, METADATA$FILENAME" in other
+    assert (report.batches, report.rows_loaded, report.rows_rejected_by_copy) == (1, 5, 1)
+    [errors_key] = report.quarantine_keys  # only the file with errors has a copy_errors file
+    assert "ORDERS_202403030000" in errors_key and "Numeric value 'x'" in landing.open(errors_key).read().decode()
+    assert {k: rows for k, (_, rows) in _ledger_rows(snowflake_conn, "orders").items()} == {
+        "orders/ORDERS_202403010000.csv": 3, "orders/ORDERS_202403020000.csv": 1, "orders/ORDERS_202403030000.csv": 1,
+    }
