@@ -34,6 +34,15 @@ setup(
             "hypothesis>=6.100",
             "ruff>=0.6",
         ],
+        # Production deployment: instance storage on PostgreSQL, the Celery and Kubernetes executors
+        # (SF_EXECUTOR, sf_platform/deployments.py). Not needed for the local stack.
+        "deploy": [
+            "dagster-postgres>=0.29",
+            "psycopg2-binary>=2.9",
+            "dagster-celery>=0.29",
+            "dagster-k8s>=0.29",
+            "dagster-celery-k8s>=0.29",
+        ],
         "bench": [
             "tpchgen-cli>=1.0",
             "dlt[sqlalchemy]>=1.0",

@@ -1,7 +1,13 @@
-"""The one place resources are chosen per deployment (``SF_ENV``): ``local`` or ``prod``.
+"""The one place resources (``SF_ENV``: ``local`` or ``prod``) and the executor (``SF_EXECUTOR``) are
+chosen per deployment.
 
-Both use the same resource classes; they differ in where the services are. Values come from the
-environment through ``dg.EnvVar`` when set, so secrets are resolved at run time and never stored.
+Both resource sets use the same resource classes; they differ in where the services are. Values come
+from the environment through ``dg.EnvVar`` when set, so secrets are resolved at run time and never stored.
+The executor decides where a run's step executes: in the run's own process (``in_process``, the
+default: a load run is one step, see ``assets/hop.py``), on a Celery worker (``celery``: workers on a
+broker, ``dagster-celery worker start -y deploy/celery-worker.yaml``), or in a Kubernetes Job of its own
+(``k8s`` with the K8sRunLauncher, ``celery_k8s`` with the CeleryK8sRunLauncher). The distributed ones come
+from the ``deploy`` extra (``pip install -c constraints.txt '.[deploy]'``) and are imported only when chosen.
 """
 
 from __future__ import annotations
@@ -26,6 +32,60 @@ def _env(name: str):
 
 def _env_int(name: str):
     return dg.EnvVar.int(name) if os.environ.get(name) else int(settings.VARIABLES[name][0])
+
+
+EXECUTORS = ("in_process", "multiprocess", "celery", "celery_k8s", "k8s")
+
+# Celery settings shared by the executor (the client side) and the workers (deploy/celery-worker.yaml
+# repeats them; test_deploy_files checks they agree). A step's task is acknowledged only when it has
+# finished, and given back to the broker when its worker dies, so a lost worker's step runs again on
+# another worker (every hop is idempotent through its ledger); one task per worker process at a time.
+CELERY_CONFIG_SOURCE = {
+    "task_acks_late": True,
+    "task_reject_on_worker_lost": True,
+    "worker_prefetch_multiplier": 1,
+    "broker_connection_retry_on_startup": True,
+}
+
+
+def executor(cfg: settings.Settings) -> dg.ExecutorDefinition:
+    """The executor of the named jobs, from ``SF_EXECUTOR``."""
+    name = settings.get("SF_EXECUTOR")
+    if name == "in_process":
+        return dg.in_process_executor
+    if name == "multiprocess":
+        return dg.multiprocess_executor
+    if name not in EXECUTORS:
+        raise ValueError(f"SF_EXECUTOR must be one of {', '.join(EXECUTORS)}, not {name!r}")
+    try:
+        if name == "celery":
+            from dagster_celery import celery_executor
+
+            return celery_executor.configured(_celery_config(), name="celery")
+        if name == "celery_k8s":
+            from dagster_celery_k8s import celery_k8s_job_executor
+
+            # image, namespace and env secrets come from the CeleryK8sRunLauncher (deploy/helm)
+            return celery_k8s_job_executor.configured(_celery_config(), name="celery_k8s")
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor  # image, namespace and env secrets come from the K8sRunLauncher
+    except ImportError as exc:
+        raise ImportError(
+            f"SF_EXECUTOR={name} needs the deploy extra: pip install -c constraints.txt '.[deploy]' ({exc})"
+        ) from exc
+
+
+def _celery_config() -> dict:
+    # Read from the environment of the process that runs the executor (the run worker), at run time:
+    # a broker password never lands in the run's stored config.
+    return {
+        "broker": {"env": "SF_CELERY_BROKER_URL"} if os.environ.get("SF_CELERY_BROKER_URL")
+        else settings.VARIABLES["SF_CELERY_BROKER_URL"][0],
+        "backend": {"env": "SF_CELERY_BACKEND_URL"} if os.environ.get("SF_CELERY_BACKEND_URL")
+        else settings.VARIABLES["SF_CELERY_BACKEND_URL"][0],
+        "config_source": dict(CELERY_CONFIG_SOURCE),
+    }
 
 
 def resources(cfg: settings.Settings) -> dict:

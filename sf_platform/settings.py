@@ -32,6 +32,18 @@ VARIABLES: dict[str, tuple[str, str]] = {
     ),
     "SF_REDSHIFT_IAM_ROLE": ("", "IAM role ARN Redshift assumes in `sf-platform spectrum-ddl` statements"),
     "SF_TABLE_THREADS": ("3", "tables a run works on at once (each table's hops run in order)"),
+    "SF_EXECUTOR": (
+        "in_process",
+        "executor of the jobs: in_process (a run is one step, in the run's process), multiprocess, "
+        "celery (the step goes to a Celery worker), celery_k8s or k8s (the step runs in its own Kubernetes Job)",
+    ),
+    "SF_CELERY_BROKER_URL": (
+        "pyamqp://guest@localhost:5672//",
+        "Celery broker of the celery executors (secret when it holds a password)",
+    ),
+    "SF_CELERY_BACKEND_URL": ("rpc://", "Celery result backend of the celery executors"),
+    "SF_STEP_RETRIES": ("3", "times a table step that failed only with transient errors is retried"),
+    "SF_STEP_RETRY_SECONDS": ("30", "first wait before such a retry (doubled on each further retry)"),
     "SF_SENSOR_INTERVAL_SECONDS": ("30", "how often the landing_files sensor lists the bucket"),
     "SF_SENSOR_LAG_SECONDS": (
         "300",

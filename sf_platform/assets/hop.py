@@ -213,11 +213,25 @@ def _run(context, step: StepConfig, hops: list[Hop], registry: Registry, where: 
         for f in futures:
             f.result()
     if failures:
-        raise dg.Failure(
+        failure = dg.Failure(
             description=f"{len(failures)} of {len(work)} tables failed: "
             + "; ".join(f"{where}: {why}" for where, why in sorted(failures.items())),
             metadata={"failed": dg.MetadataValue.json(failures)},
         )
+        # Retry the step (which redoes only unfinished work: the ledgers) only when every failed table
+        # failed transiently (connection lost, throttled, lock wait, deadlock); never for bad
+        # credentials or bad DDL. Backoff doubles from SF_STEP_RETRY_SECONDS.
+        from sf_platform.core import transient
+
+        retries = int(settings.get("SF_STEP_RETRIES"))
+        if retries > 0 and transient.all_transient(failures.values()):
+            attempt = getattr(context, "retry_number", 0)
+            wait = float(settings.get("SF_STEP_RETRY_SECONDS")) * 2 ** attempt
+            context.log.warning(
+                f"every failure is transient; retry {attempt + 1} of {retries} in {wait:.0f} s: {failure.description}"
+            )
+            raise dg.RetryRequested(max_retries=retries, seconds_to_wait=wait) from failure
+        raise failure
 
 
 class _Results(list):
