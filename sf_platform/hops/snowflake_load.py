@@ -402,14 +402,15 @@ def _append(ctx: _Load, plan, objects) -> None:
     ctx.report.schema_changes = _evolve(ctx)
     ctx.report.files_skipped = len(plan.unchanged)
     replaced = {o.key for o in plan.replaced}
-    for batch in _prepared_batches(ctx, plan.to_load, row_numbers=False):
-        old = [p.obj.key for p in batch.objects if p.obj.key in replaced]
-        with _transaction(ctx.cur):
-            _delete_rows(ctx, old)
-            loaded = _copy(ctx, batch, ctx.target)
-            _write_ledger(ctx, batch.objects, loaded)
-            _heartbeat(ctx)
-        _count(ctx, batch, loaded)
+    with contextlib.closing(_prepared_batches(ctx, plan.to_load, row_numbers=False)) as prepared:
+        for batch in prepared:
+            old = [p.obj.key for p in batch.objects if p.obj.key in replaced]
+            with _transaction(ctx.cur):
+                _delete_rows(ctx, old)
+                loaded = _copy(ctx, batch, ctx.target)
+                _write_ledger(ctx, batch.objects, loaded)
+                _heartbeat(ctx)
+            _count(ctx, batch, loaded)
     if plan.deleted:
         gone = [g.key for g in plan.deleted]
         with _transaction(ctx.cur):
@@ -435,9 +436,10 @@ def _merge(ctx: _Load, plan, objects) -> None:
         )
         try:
             loaded = []
-            for batch in _prepared_batches(ctx, plan.to_load, row_numbers=True):
-                loaded.append((batch, _copy(ctx, batch, staging)))
-                _heartbeat(ctx)
+            with contextlib.closing(_prepared_batches(ctx, plan.to_load, row_numbers=True)) as prepared:
+                for batch in prepared:
+                    loaded.append((batch, _copy(ctx, batch, staging)))
+                    _heartbeat(ctx)
             order = [ddl.SOURCE_KEY_COLUMN, sql.SOURCE_ROW_COLUMN]
             ctx.cur.execute(sql.null_key_rows(staging, keys))
             null_keys = int(ctx.cur.fetchone()[0])  # only the external stage can stage such rows
@@ -482,9 +484,11 @@ def _replace(ctx: _Load, plan, objects) -> None:
     ctx.cur.execute(ddl.snowflake_create_table(ctx.database, ctx.schema, staging_name, ctx.columns, replace=True))
     try:
         loaded = []
-        for batch in _prepared_batches(ctx, sorted(objects, key=lambda o: o.key), row_numbers=False):
-            loaded.append((batch, _copy(ctx, batch, staging)))
-            _heartbeat(ctx)
+        everything = sorted(objects, key=lambda o: o.key)
+        with contextlib.closing(_prepared_batches(ctx, everything, row_numbers=False)) as prepared:
+            for batch in prepared:
+                loaded.append((batch, _copy(ctx, batch, staging)))
+                _heartbeat(ctx)
         ctx.cur.execute(ddl.snowflake_create_table(ctx.database, ctx.schema, ctx.table, ctx.columns))
         _heartbeat(ctx)
         ctx.report.swap_method = _swap(ctx, staging_name)
@@ -621,13 +625,13 @@ def _column_diff(existing: dict[str, str], columns: Sequence[ddl.ColumnSpec]) ->
 def _prepared_batches(ctx: _Load, objects: Sequence[SourceObject], *, row_numbers: bool) -> Iterator[_Batch]:
     """``objects`` in batches, each prepared for its COPY. Small objects are read (and, for the internal
     stage, typed) on a few threads ahead of the batch being prepared, so their GETs overlap."""
-    if ctx.external:
+    if ctx.external:  # only the first bytes of every object are read
         work = functools.partial(_read_external_head, ctx)
-        ahead = lambda obj: True  # noqa: E731 - only the first bytes of each object are read
+        ahead, weight = (lambda obj: True), (lambda obj: min(obj.size, EXTERNAL_HEAD_BYTES))
     else:
         work = functools.partial(_read_small, ctx, row_numbers=row_numbers)
-        ahead = lambda obj: obj.size <= READ_AHEAD_MAX_OBJECT  # noqa: E731
-    with _ReadAhead(objects, work, ahead) as done:
+        ahead, weight = (lambda obj: obj.size <= READ_AHEAD_MAX_OBJECT), (lambda obj: obj.size)
+    with _ReadAhead(objects, work, ahead, weight) as done:
         for group in batches(objects, max_objects=BATCH_OBJECTS, max_bytes=BATCH_BYTES):
             if ctx.external:
                 yield _Batch([_prepare_external(ctx, obj, done.take(obj)) for obj in group])
@@ -653,11 +657,17 @@ def _copy(ctx: _Load, batch: _Batch, into_ref: str) -> dict[str, int]:
 
 class _ReadAhead:
     """``work(obj)`` for the ``objects`` that ``ahead`` picks, run on ``READERS`` threads at most
-    ``READ_AHEAD_OBJECTS`` objects and ``READ_AHEAD_BYTES`` source bytes ahead of the caller, which takes
-    the results in order (None for an object left to the caller)."""
+    ``READ_AHEAD_OBJECTS`` objects and ``READ_AHEAD_BYTES`` bytes read (``weight``) ahead of the caller,
+    which takes the results in order (None for an object left to the caller)."""
 
-    def __init__(self, objects: Iterable[SourceObject], work: Callable[[SourceObject], T], ahead: Callable[[SourceObject], bool]):
-        self.waiting, self.work, self.ahead = iter(objects), work, ahead
+    def __init__(
+        self,
+        objects: Iterable[SourceObject],
+        work: Callable[[SourceObject], T],
+        ahead: Callable[[SourceObject], bool],
+        weight: Callable[[SourceObject], int],
+    ):
+        self.waiting, self.work, self.ahead, self.weight = iter(objects), work, ahead, weight
         self.window: deque[tuple[SourceObject, Future | None]] = deque()
         self.window_bytes = 0
         self.pool = ThreadPoolExecutor(READERS, thread_name_prefix="sf-snowflake-read")
@@ -676,7 +686,7 @@ class _ReadAhead:
                 return
             if self.ahead(obj):
                 self.window.append((obj, self.pool.submit(self.work, obj)))
-                self.window_bytes += obj.size
+                self.window_bytes += self.weight(obj)
             else:
                 self.window.append((obj, None))
 
@@ -689,7 +699,7 @@ class _ReadAhead:
             return None if future is None else future.result()
         finally:
             if future is not None:
-                self.window_bytes -= obj.size
+                self.window_bytes -= self.weight(obj)
             self._fill()
 
 
