@@ -465,6 +465,11 @@ def _second_connection(stack_env, database: str):
 
 def test_two_runs_started_together_load_every_file_once(landing, glue, snowflake_conn, stack_env):
     conn, database, schema = snowflake_conn
+    # Another table was loaded before, so the schema's ledger and lock tables exist: on fakesnow (DuckDB)
+    # two sessions creating the same table at the same instant collide (a write-write conflict); on
+    # Snowflake CREATE TABLE IF NOT EXISTS does not.
+    _put_small_files(landing, "before", [1])
+    _load(landing, glue, snowflake_conn, "before", _registry("before").table("before"))
     config = _registry("small").table("small")
     other = _second_connection(stack_env, database)
     expected: dict[str, int] = {}  # object key -> rows it holds now
