@@ -94,6 +94,7 @@ def mirror_metadata(report: MirrorReport) -> dict:
         "files_skipped": report.files_skipped,
         "files_removed": len(report.files_removed),
         "files_deferred": len(report.files_deferred),
+        "batches": report.batches,
         "bytes_loaded": report.bytes_loaded,
         "seconds": round(report.seconds, 3),
         "rows_per_second": throughput(report.rows_loaded, report.seconds),

@@ -111,6 +111,8 @@ def load_metadata(report: SnowflakeReport) -> dict:
         "files_skipped": report.files_skipped,
         "files_removed": len(report.files_removed),
         "parts_staged": report.parts_staged,
+        "batches": report.batches,
+        "lock_wait_seconds": round(report.lock_wait_seconds, 3),
         "bytes_loaded": report.bytes_loaded,
         "seconds": round(report.seconds, 3),
         "rows_per_second": throughput(report.rows_loaded, report.seconds),
