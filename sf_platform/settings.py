@@ -32,6 +32,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     ),
     "SF_REDSHIFT_IAM_ROLE": ("", "IAM role ARN Redshift assumes in `sf-platform spectrum-ddl` statements"),
     "SF_TABLE_THREADS": ("3", "tables a run works on at once (each table's hops run in order)"),
+    "SF_MAX_FIELD_BYTES": ("67108864", "longest row (so field) any hop reads, in bytes; a longer row makes its file unreadable"),
     "SF_EXECUTOR": (
         "in_process",
         "executor of the jobs: in_process (a run is one step, in the run's process), multiprocess, "

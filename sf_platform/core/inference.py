@@ -18,8 +18,10 @@ import csv
 import gzip
 import io
 import itertools
+import os
 import re
 import sys
+import threading
 import zlib
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -27,6 +29,7 @@ from dataclasses import asdict, dataclass
 from functools import reduce
 from typing import BinaryIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -39,9 +42,15 @@ __all__ = [
     "CsvFormat",
     "FileProfile",
     "detect_format",
+    "detect_layout",
     "failed_profile",
+    "max_field_bytes",
     "RaggedRow",
+    "ReadNotes",
+    "RowTooLong",
     "StringBlock",
+    "UndecodableRow",
+    "UnreadableFile",
     "iter_string_blocks",
     "merge_columns",
     "profile_from_dict",
@@ -78,9 +87,16 @@ class FileProfile:
     format: CsvFormat
     header_reason: str
     columns: tuple[ColumnProfile, ...]
-    rows: int  # well-formed data rows (header and ragged rows excluded)
+    rows: int  # well-formed data rows (header, ragged and undecodable rows excluded)
     bad_rows: int  # ragged rows (not profiled; the loaders quarantine them, recordCount counts them)
     problems: tuple[str, ...]
+    undecodable_rows: int = 0  # rows holding bytes not valid in the encoding (quarantined, counted too)
+    unreadable: str = ""  # why the file could not be read at all ("" when it could): no rows, no columns
+
+    @property
+    def records(self) -> int:
+        """Data records: every row the loaders load or quarantine."""
+        return self.rows + self.bad_rows + self.undecodable_rows
 
 
 _DELIMITERS = ("\t", "|", ";", ",")  # tie-break order: the rarer in ordinary text wins
@@ -113,19 +129,29 @@ class _Sniff:
     header_reason: str
     first_row: tuple[str, ...]
     width: int  # fields per row
-    text: str  # decoded head, to locate ragged rows by line
+    text: str  # decoded head (undecodable bytes as \\xNN escapes), to locate ragged rows by line
     problems: tuple[str, ...]
+    not_text: str  # why the file is not text at all, or ""
 
 
-def detect_format(head: bytes, *, header: str = "auto") -> tuple[CsvFormat, str]:
+def detect_format(head: bytes, *, header: str = "auto", encoding: str = "") -> tuple[CsvFormat, str]:
     """From the first bytes of a file (maybe gzip-compressed) -> format + header_reason.
 
-    header is "auto" | "present" | "absent"."""
-    sniff = _sniff(head, header, complete=None)
+    header is "auto" | "present" | "absent"; encoding, when given (the registry's), is used instead of
+    the sniffed one."""
+    sniff = _sniff(head, header, complete=None, encoding=encoding)
     return sniff.format, sniff.header_reason
 
 
-def _sniff(head: bytes, header: str, complete: bool | None) -> _Sniff:
+def detect_layout(head: bytes, *, header: str = "auto", encoding: str = "") -> tuple[CsvFormat, tuple[str, ...]]:
+    """-> (format, the first row's fields) for a loader; raises UnreadableFile when the head is not text."""
+    sniff = _sniff(head, header, complete=None, encoding=encoding)
+    if sniff.not_text:
+        raise UnreadableFile(sniff.not_text)
+    return sniff.format, sniff.first_row
+
+
+def _sniff(head: bytes, header: str, complete: bool | None, encoding: str = "") -> _Sniff:
     """complete: True when head is the whole file, False when it is cut short, None if unknown."""
     if header not in ("auto", *_FORCED):
         raise ValueError(f'header must be "auto", "present" or "absent", not {header!r}')
@@ -141,7 +167,8 @@ def _sniff(head: bytes, header: str, complete: bool | None) -> _Sniff:
             problems.append("gzip data is truncated (the file ends inside the compressed stream)")
         complete = complete and ended
     # Undecodable bytes are reported by the streaming pass, which sees the whole file.
-    encoding, text = _decode_head(data, complete)
+    encoding, text = _decode_head(data, complete, encoding)
+    not_text = _not_text(data, encoding)
     delimiter = _choose_delimiter(text)
     rows = _sample_rows(text, delimiter, _SNIFF_ROWS, complete)
     has_header, reason = _decide_header(rows, header)
@@ -155,7 +182,7 @@ def _sniff(head: bytes, header: str, complete: bool | None) -> _Sniff:
     )
     first_row = tuple(rows[0]) if rows else ()
     width = len(first_row) if has_header else _modal_width(rows)
-    return _Sniff(fmt, reason, first_row, width, text, tuple(problems))
+    return _Sniff(fmt, reason, first_row, width, text, tuple(problems), not_text)
 
 
 def _gunzip_head(head: bytes, limit: int) -> tuple[bytes, bool, str | None]:
@@ -175,22 +202,50 @@ def _gunzip_head(head: bytes, limit: int) -> tuple[bytes, bool, str | None]:
     return b"".join(out), not rest, None
 
 
-def _decode_head(data: bytes, complete: bool | None) -> tuple[str, str]:
-    """-> (encoding, text). Korean Windows exports are cp949: not UTF-8, but valid cp949."""
-    candidates = ("utf-8-sig",) if data.startswith(codecs.BOM_UTF8) else ("utf-8", "cp949")
-    decoded = {enc: _decode(data, enc, final=bool(complete)) for enc in candidates}
-    clean = [enc for enc, (_, bad) in decoded.items() if not bad]
-    # When nothing decodes cleanly, keep the encoding that needs the fewest replacements.
-    encoding = clean[0] if clean else min(candidates, key=lambda enc: decoded[enc][0].count("\ufffd"))
-    return encoding, decoded[encoding][0]
+def _decode_head(data: bytes, complete: bool | None, given: str = "") -> tuple[str, str]:
+    """-> (encoding, text; undecodable bytes as \\xNN escapes, for sniffing only). Korean Windows exports
+    are cp949: not UTF-8, but valid cp949. A file that stops decoding part way (its encoding changes)
+    gets the encoding valid for longest: the rows after are set aside by the streaming pass."""
+    bom = data.startswith(codecs.BOM_UTF8)
+    if given:
+        candidates = ("utf-8-sig",) if bom and charset(given) == "utf-8" else (given,)
+    else:
+        candidates = ("utf-8-sig",) if bom else ("utf-8", "cp949")
+    valid_up_to = {enc: _valid_prefix(data, enc, final=bool(complete)) for enc in candidates}
+    encoding = max(candidates, key=lambda enc: valid_up_to[enc])  # the first wins a tie
+    decoder = codecs.getincrementaldecoder(encoding)("backslashreplace")
+    return encoding, decoder.decode(data, bool(complete))
 
 
-def _decode(data: bytes, encoding: str, final: bool) -> tuple[str, bool]:
-    """-> (text, whether bytes had to be replaced)."""
+def _valid_prefix(data: bytes, encoding: str, final: bool) -> int:
+    """How many bytes of ``data`` decode before the first undecodable one (all of them: len + 1)."""
     try:
-        return codecs.getincrementaldecoder(encoding)("strict").decode(data, final), False
-    except UnicodeDecodeError:
-        return codecs.getincrementaldecoder(encoding)("replace").decode(data, final), True
+        codecs.getincrementaldecoder(encoding)("strict").decode(data, final)
+    except UnicodeDecodeError as exc:
+        return exc.start
+    return len(data) + 1
+
+
+_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13))
+_TEXT_SAMPLE = 1 << 16
+
+
+def _not_text(data: bytes, encoding: str) -> str:
+    """Why the first bytes are not text (control bytes, bytes no encoding reads), or "" when they are."""
+    sample = data[:_TEXT_SAMPLE]
+    if not sample:
+        return ""
+    control = len(sample) - len(sample.translate(None, _CONTROL))
+    decoded = codecs.getincrementaldecoder(encoding)(_MARK_ERRORS).decode(sample, False)
+    invalid = len(_MARKED_RE.findall(decoded))
+    # Text has next to no control bytes; a few undecodable bytes are rows to set aside, not a verdict.
+    if (control < 8 or control * 100 < len(sample)) and (invalid < 64 or invalid * 4 < len(sample)):
+        return ""
+    nul = sample.count(0)
+    return (
+        f"not a text file: its first {len(sample):,} bytes hold {control:,} control bytes ({nul:,} NUL) and "
+        f"{invalid:,} bytes not valid {charset(encoding)}; file left out"
+    )
 
 
 def _sample_rows(text: str, delimiter: str, limit: int, complete: bool | None) -> list[list[str]]:
@@ -343,9 +398,82 @@ def _column_names(sniff: _Sniff, given: Sequence[str] | None) -> list[str]:
 
 # --------------------------------------------------------------------------- streaming the bytes
 
+DEFAULT_MAX_FIELD_BYTES = 64 << 20
+MAX_FIELD_SETTING = "SF_MAX_FIELD_BYTES"
+
+
+def max_field_bytes() -> int:
+    """The longest row, so the longest field, any hop reads: ``SF_MAX_FIELD_BYTES`` (bytes of the
+    uncompressed text), 64 MiB when unset. A longer row makes its file unreadable."""
+    raw = os.environ.get(MAX_FIELD_SETTING, "").strip()
+    if not raw:
+        return DEFAULT_MAX_FIELD_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{MAX_FIELD_SETTING} must be a number of bytes, not {raw!r}") from None
+    if value < 1 << 16:
+        raise ValueError(f"{MAX_FIELD_SETTING} must be at least 65536 (bytes), not {value}")
+    return value
+
+
+class UnreadableFile(ValueError):
+    """A file that cannot be read as CSV at all: not text, broken compression, a row over the field limit."""
+
+
+class RowTooLong(UnreadableFile):
+    """A row longer than SF_MAX_FIELD_BYTES."""
+
+
+# A byte that is not valid in the file's encoding is never replaced: it is carried through pyarrow as
+# one character of the Supplementary Private Use Area-A, U+F0000 + the byte, and the rows holding one are
+# set aside with their bytes (``UndecodableRow``). Data that holds these characters itself is flagged
+# (``_Decoder.reserved``), so its rows are set aside too rather than misread.
+_MARK = 0xF0000
+_MARKED = "[\U000f0000-\U000f00ff]"  # Python re and RE2 alike
+_MARKED_RE = re.compile(_MARKED)
+_MARKED_RUNS = re.compile(f"({_MARKED}+)")
+_MARKED_UTF8 = re.compile(rb"\xf3\xb0[\x80-\x83]")
+_MARK_ERRORS = "sf_mark_undecodable"
+_GUESSES = ("utf-8", "cp949")  # what a file that stops decoding may have switched to
+
+
+def _mark_undecodable(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    # One byte at a time: a multibyte codec may blame a line end along with the byte before it.
+    return chr(_MARK + exc.object[exc.start]), exc.start + 1
+
+
+codecs.register_error(_MARK_ERRORS, _mark_undecodable)
+
+
+def charset(encoding: str) -> str:
+    """The character set of an encoding, for messages: utf-8-sig is utf-8."""
+    name = codecs.lookup(encoding).name
+    return "utf-8" if name == "utf-8-sig" else name
+
+
+def raw_bytes(value: str, encoding: str) -> bytes:
+    """The bytes a decoded value was read from: marked bytes as they were, the rest re-encoded."""
+    out = []
+    for i, part in enumerate(_MARKED_RUNS.split(value)):
+        if i % 2:
+            out.append(bytes(ord(c) - _MARK for c in part))
+        elif part:
+            out.append(part.encode(charset(encoding), "backslashreplace"))
+    return b"".join(out)
+
+
+def escaped(value: str, encoding: str) -> str:
+    """A value with its undecodable bytes written as \\xNN escapes (backslashreplace), nothing invented."""
+    if not _MARKED_RE.search(value):
+        return value
+    return raw_bytes(value, encoding).decode(charset(encoding), "backslashreplace")
+
 
 class _Stream(io.RawIOBase):
-    """A read-once stream over byte chunks; read(n) returns n bytes unless at the end, as pyarrow expects."""
+    """A read-once stream over byte chunks; read(n) returns n bytes unless at the end, as GzipFile expects."""
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         super().__init__()
@@ -378,44 +506,143 @@ class _Stream(io.RawIOBase):
         return len(data)
 
 
-class _Notes:
-    """Problems met while streaming a file; written from the reader thread, read after it ends."""
+class _RowBlocks(io.RawIOBase):
+    """The text for pyarrow in pieces that end at a line end: about ``target`` bytes, longer when one row
+    is (up to ``limit``). pyarrow parses each piece as a block (a row must end in the block after the one
+    it starts in), so rows up to ``limit`` parse whatever the block size; the block size only bounds
+    memory. A row longer than ``limit`` ends the stream before it (the rows before it parse) and sets
+    ``too_long``."""
 
-    def __init__(self, encoding: str, compressed: bool) -> None:
+    def __init__(self, chunks: Iterator[bytes], target: int, limit: int) -> None:
+        super().__init__()
+        self._chunks = chunks
+        self.target, self.limit = target, limit
+        self._buf, self._at, self._eof = b"", 0, False
+        self.too_long = False
+        # pyarrow reads ahead on its own IO thread: once the read is over (a failure, a restart),
+        # ``stop`` makes sure that thread takes nothing more from the source.
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def readable(self) -> bool:
+        return True
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+
+    def _pull(self) -> bool:
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            self._eof = True
+            return False
+        if self._at >= len(self._buf):
+            self._buf, self._at = chunk, 0
+        elif chunk:
+            self._buf, self._at = self._buf[self._at :] + chunk, 0
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        with self._lock:
+            if self._stopped or self.too_long:
+                return b""
+            return self._read(size)
+
+    def _read(self, size: int | None) -> bytes:
+        while len(self._buf) - self._at < self.target and self._pull():
+            pass
+        start, have = self._at, len(self._buf) - self._at
+        if have == 0:
+            return b""
+        if self._eof and have <= self.target:
+            end = len(self._buf)
+        else:
+            window = start + self.target
+            end = max(self._buf.rfind(b"\n", start, window), self._buf.rfind(b"\r", start, window)) + 1
+            if end == 0:
+                end = self._long_row()
+                start = self._at  # _long_row may have moved the buffer
+                if end == 0:
+                    self.too_long = True
+                    return b""
+        if size is not None and 0 <= size < end - start:
+            end = start + size
+        self._at = end
+        return self._buf if start == 0 and end == len(self._buf) else self._buf[start:end]
+
+    def _long_row(self) -> int:
+        """The end (after its line end) of a row longer than ``target``, reading on; 0 past ``limit``."""
+        scanned = self.target
+        while True:
+            base = self._at
+            stop = base + self.limit
+            found = self._buf.find(b"\n", base + scanned, stop)
+            if found < 0:
+                found = self._buf.find(b"\r", base + scanned, stop)
+            if found >= 0:
+                return found + 1
+            scanned = len(self._buf) - base
+            if scanned > self.limit:
+                return 0
+            if not self._pull():
+                return len(self._buf)  # the last row, without a line end
+
+
+class _Decoder:
+    """Raw text in ``encoding`` -> UTF-8 for pyarrow, decoded strictly: a byte that is not valid is kept
+    as a marker (see ``_MARK``) and its row set aside by the reader, never replaced."""
+
+    def __init__(self, encoding: str) -> None:
         self.encoding = encoding
-        self.compressed = compressed
-        self.ragged = 0
-        self.first_ragged: tuple[int, int, str] | None = None
-        self.bad_offset: int | None = None
-        self.replaced = 0
+        self.marked = False  # undecodable bytes were met: rows must be checked for markers
+        self.reserved = False  # the text itself holds marker characters
+        self.looks_like = ""  # another encoding the bytes decode as from the first undecodable line on
 
-    def on_invalid_row(self, row) -> str:
-        self.ragged += 1
-        if self.first_ragged is None:
-            self.first_ragged = (row.expected_columns, row.actual_columns, row.text or "")
-        return "skip"
+    @property
+    def suspect(self) -> bool:
+        return self.marked or self.reserved
 
-    def problems(self, head_text: str) -> list[str]:
-        found = []
-        if self.ragged:
-            expected, got, text = self.first_ragged
-            line = _line_of(text, head_text)
-            where = f"first at line {line}" if line else f"first {_show(text)}"
-            found.append(
-                f"{_plural(self.ragged, 'ragged row')} ({where}: expected {expected} fields, got {got})"
-            )
-        if self.bad_offset is not None:
-            where = " of the uncompressed data" if self.compressed else ""
-            found.append(
-                f"undecodable bytes at offset {self.bad_offset}{where} ({self.encoding}); "
-                f"{_plural(self.replaced, 'character')} replaced with U+FFFD"
-            )
-        return found
+    def utf8(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        decoder = codecs.getincrementaldecoder(self.encoding)("strict")
+        for chunk in chunks:
+            if chunk.isascii() and not decoder.getstate()[0]:
+                yield chunk
+            else:
+                yield self._decode(decoder, chunk, final=False)
+        yield self._decode(decoder, b"", final=True)
+
+    def _decode(self, decoder, chunk: bytes, final: bool) -> bytes:
+        state = decoder.getstate()
+        try:
+            out = decoder.decode(chunk, final).encode()
+        except UnicodeDecodeError as exc:
+            if not self.marked:
+                self.looks_like = _looks_like(chunk, max(0, exc.start - len(state[0])), self.encoding)
+            self.marked = True
+            decoder.setstate(state)
+            decoder.errors = _MARK_ERRORS
+            try:
+                return decoder.decode(chunk, final).encode()
+            finally:
+                decoder.errors = "strict"
+        if not self.reserved and b"\xf3\xb0" in out and _MARKED_UTF8.search(out):
+            self.reserved = True
+        return out
 
 
-def _line_of(row_text: str, head_text: str) -> int | None:
-    match = re.search(f"(?m)^{re.escape(row_text)}\r?$", head_text) if row_text else None
-    return head_text.count("\n", 0, match.start()) + 1 if match else None
+def _looks_like(chunk: bytes, at: int, encoding: str) -> str:
+    """Another encoding the bytes decode as, from the start of the line holding byte ``at`` on."""
+    start = chunk.rfind(b"\n", 0, at) + 1
+    sample = chunk[start : start + (1 << 16)]
+    for other in _GUESSES:
+        if charset(other) == charset(encoding):
+            continue
+        try:
+            codecs.getincrementaldecoder(other)("strict").decode(sample, False)
+        except UnicodeDecodeError:
+            continue
+        return other
+    return ""
 
 
 def _raw_chunks(head: bytes, stream: BinaryIO | None, size: int) -> Iterator[bytes]:
@@ -430,46 +657,8 @@ def _gunzip(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
             yield chunk
 
 
-def _as_utf8(chunks: Iterator[bytes], notes: _Notes) -> Iterator[bytes]:
-    """Valid UTF-8 for pyarrow: ASCII chunks pass untouched, the rest is decoded and re-encoded,
-    undecodable bytes becoming U+FFFD (noted), so the reader can skip its own UTF-8 check."""
-    decoder = codecs.getincrementaldecoder(notes.encoding)("strict")
-    offset = 0
-    for chunk in chunks:
-        if chunk.isascii() and not decoder.getstate()[0]:
-            yield chunk
-        else:
-            yield _decode_chunk(decoder, chunk, offset, notes, final=False).encode()
-        offset += len(chunk)
-    yield _decode_chunk(decoder, b"", offset, notes, final=True).encode()
-
-
-def _decode_chunk(decoder, chunk: bytes, offset: int, notes: _Notes, final: bool) -> str:
-    state = decoder.getstate()
-    try:
-        return decoder.decode(chunk, final)
-    except UnicodeDecodeError as exc:
-        if notes.bad_offset is None:
-            notes.bad_offset = max(0, offset + exc.start - len(state[0]))
-    decoder.setstate(state)
-    decoder.errors = "replace"
-    try:
-        text = decoder.decode(chunk, final)
-    finally:
-        decoder.errors = "strict"
-    notes.replaced += text.count("\ufffd")
-    return text
-
-
-def _utf8_source(head: bytes, stream: BinaryIO | None, fmt: CsvFormat, notes: _Notes, size: int) -> _Stream:
-    chunks = _raw_chunks(head, stream, size)
-    if fmt.compression == "gzip":
-        chunks = _gunzip(chunks, size)
-    return _Stream(_as_utf8(chunks, notes))
-
-
 def _string_batches(
-    source: _Stream, fmt: CsvFormat, width: int, on_invalid_row, block_size: int, *, use_threads: bool = True
+    source, fmt: CsvFormat, width: int, on_invalid_row, block_size: int, *, use_threads: bool = True
 ) -> Iterator[pa.RecordBatch]:
     """Record batches of `width` string columns (named f0, f1, ...); empty fields are null. Rows with
     another number of fields go to on_invalid_row (a pyarrow invalid_row_handler), which says "skip"."""
@@ -493,7 +682,7 @@ def _string_batches(
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()),
-                check_utf8=False,  # _as_utf8 already guarantees it
+                check_utf8=False,  # _Decoder already guarantees it
                 null_values=[""],
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=True,
@@ -513,7 +702,16 @@ class RaggedRow:
     row: int  # its data row number (see StringBlock)
     expected: int  # fields
     actual: int
-    text: str  # the row as written (decoded), without its line end
+    text: str  # the row as written (decoded; undecodable bytes as \\xNN escapes), without its line end
+
+
+@dataclass(frozen=True)
+class UndecodableRow:
+    """A row holding bytes that are not valid in the file's encoding: never loaded, kept with its bytes."""
+
+    row: int  # its data row number (see StringBlock)
+    values: tuple[str | None, ...]  # its fields, undecodable bytes as \\xNN escapes (backslashreplace)
+    reason: str  # "not valid utf-8: bytes \\xc8\\xab in field 'name'; the row decodes as cp949"
 
 
 @dataclass(frozen=True)
@@ -524,45 +722,140 @@ class StringBlock:
     blank lines are not rows, and a quoted value spanning lines stays one row (so in a file without
     blank lines or multi-line values, data row n is line n + 1 below a header). A block covers data
     rows first_row .. first_row + rows - 1: the well-formed ones in ``batch`` (in order), the others in
-    ``ragged``. Blocks follow one another without gaps."""
+    ``ragged`` and ``undecodable``. Blocks follow one another without gaps."""
 
     first_row: int
     batch: pa.RecordBatch  # string columns, empty fields null
     ragged: tuple[RaggedRow, ...] = ()
+    undecodable: tuple[UndecodableRow, ...] = ()
 
     @property
     def rows(self) -> int:
-        return self.batch.num_rows + len(self.ragged)
+        return self.batch.num_rows + len(self.ragged) + len(self.undecodable)
+
+    def batch_lines(self) -> np.ndarray:
+        """The data row number of each row of ``batch``."""
+        lines = np.arange(self.first_row, self.first_row + self.rows, dtype=np.int64)
+        if not (self.ragged or self.undecodable):
+            return lines
+        other = [r.row for r in self.ragged] + [r.row for r in self.undecodable]
+        return lines[~np.isin(lines, other)]
 
 
 class _RaggedRows:
     """pyarrow's invalid_row_handler for the loaders: ragged rows kept, numbered by data row. Needs a
     reader without threads: only then does pyarrow number the rows (1-based, the header included)."""
 
-    def __init__(self, header: bool) -> None:
+    def __init__(self, header: bool, encoding: str) -> None:
         self.header = int(header)
+        self.encoding = encoding
         self.found: deque[RaggedRow] = deque()  # in file order
 
     def on_invalid_row(self, row) -> str:
         if row.number is None:
             raise RuntimeError("pyarrow did not number a ragged row (a CSV reader with use_threads=True?)")
-        self.found.append(RaggedRow(row.number - self.header, row.expected_columns, row.actual_columns, row.text))
+        text = escaped(row.text or "", self.encoding)
+        self.found.append(RaggedRow(row.number - self.header, row.expected_columns, row.actual_columns, text))
         return "skip"
 
 
+@dataclass
+class ReadNotes:
+    """What a read learnt besides its rows (for the crawl's file problems)."""
+
+    looks_like: str = ""  # another encoding the file's bytes decode as from its first undecodable row on
+    restarted: bool = False  # read again with blocks as large as the field limit
+
+
 def iter_string_blocks(
-    stream: BinaryIO, fmt: CsvFormat, column_names: Sequence[str], *, block_size: int = 1 << 22
+    stream: BinaryIO | None,
+    fmt: CsvFormat,
+    column_names: Sequence[str],
+    *,
+    block_size: int = 1 << 22,
+    head: bytes = b"",
+    max_field: int | None = None,
+    reopen=None,
+    notes: ReadNotes | None = None,
 ) -> Iterator[StringBlock]:
-    """Parse the file with the given format into blocks of all-string columns named column_names (empty
-    fields null; the header row skipped when fmt.header), with the ragged rows of each block kept as
-    written. Handles gzip, transcodes cp949, strips the BOM; undecodable bytes become U+FFFD."""
-    notes = _Notes(fmt.encoding, fmt.compression == "gzip")
-    ragged = _RaggedRows(fmt.header)
-    source = _utf8_source(b"", stream, fmt, notes, block_size)
-    names = list(column_names)
+    """Parse the file (``head``, then the rest of ``stream``) with the given format into blocks of
+    all-string columns named column_names (empty fields null; the header row skipped when fmt.header),
+    with the ragged rows and the rows holding undecodable bytes of each block kept aside. Handles gzip,
+    transcodes cp949 (or the registry's encoding) strictly, strips the BOM; nothing is replaced.
+
+    ``block_size`` is about how much text a block holds (memory); a row may be as long as ``max_field``
+    (default: ``SF_MAX_FIELD_BYTES``). A quoted value with line breaks longer than a block makes pyarrow
+    give up on the block: the file is then read again from the start (``reopen()`` -> a new stream, else
+    ``stream`` seeked back, when it can be) with blocks as large as the limit, and the rows already
+    given are skipped. Raises RowTooLong (after the rows before it) for a longer row."""
+    limit = max_field or max_field_bytes()
+    target = min(block_size, limit)
+    notes = notes if notes is not None else ReadNotes()
+    start = stream.tell() if stream is not None and _seekable(stream) else None
+    done = 0  # data rows given so far
+    while True:
+        try:
+            for block in _read_blocks(stream, head, fmt, list(column_names), target, limit, notes):
+                block = _rows_after(block, done)
+                if block is not None:
+                    done = block.first_row + block.rows - 1
+                    yield block
+            return
+        except pa.ArrowInvalid as exc:
+            if "straddl" not in str(exc):
+                raise
+            if target < limit and reopen is not None:
+                stream, head = reopen(), b""
+            elif target < limit and (stream is None or start is not None):
+                if stream is not None:
+                    stream.seek(start)
+            else:
+                raise RowTooLong(
+                    f"a quoted value with line breaks after data row {done} is longer than the read "
+                    f"block ({target:,} bytes) and the file cannot be read again"
+                    if target < limit
+                    else _too_long(limit, done + 1, fmt)
+                ) from None
+            target = limit
+            notes.restarted = True
+
+
+def _too_long(limit: int, row: int, fmt: CsvFormat) -> str:
+    return (
+        f"line {row + int(fmt.header)} (data row {row}) is longer than {MAX_FIELD_SETTING} "
+        f"({limit:,} bytes): the file is not read"
+    )
+
+
+def _seekable(stream) -> bool:
+    try:
+        return bool(stream.seekable())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _read_blocks(
+    stream, head: bytes, fmt: CsvFormat, names: list[str], target: int, limit: int, notes: ReadNotes
+) -> Iterator[StringBlock]:
+    decoder = _Decoder(fmt.encoding)
+    chunks = _raw_chunks(head, stream, target)
+    if fmt.compression == "gzip":
+        chunks = _gunzip(chunks, target)
+    source = _RowBlocks(decoder.utf8(chunks), target, limit)
+    ragged = _RaggedRows(fmt.header, fmt.encoding)
     # Without threads pyarrow numbers the rows it hands to the handler; parsing is no slower for it
-    # (measured on a 216 MB file through source_file.numbered_batches, 512 KB and 4 MB blocks).
-    batches = _string_batches(source, fmt, len(names), ragged.on_invalid_row, block_size, use_threads=False)
+    # (measured on a 216 MB file through source_file.numbered_batches, 512 KB and 4 MB blocks). The block
+    # size is only a ceiling: _RowBlocks decides how much each block holds.
+    batches = _string_batches(source, fmt, len(names), ragged.on_invalid_row, limit + (1 << 16), use_threads=False)
+    try:
+        yield from _numbered_blocks(batches, source, decoder, ragged, names, limit, fmt, notes)
+    finally:
+        source.stop()
+
+
+def _numbered_blocks(
+    batches, source: _RowBlocks, decoder: _Decoder, ragged: _RaggedRows, names, limit, fmt, notes
+) -> Iterator[StringBlock]:
     first = 1
     for batch in batches:
         # A block's rows are all parsed, and its ragged rows reported, before pyarrow returns it; ragged
@@ -572,12 +865,78 @@ def iter_string_blocks(
         while ragged.found and ragged.found[0].row < end:
             mine.append(ragged.found.popleft())
             end += 1
-        if batch.num_rows or mine:
-            yield StringBlock(first, pa.RecordBatch.from_arrays(batch.columns, names=names), tuple(mine))
+        batch = pa.RecordBatch.from_arrays(batch.columns, names=names)
+        block = StringBlock(first, batch, tuple(mine))
+        if decoder.suspect and batch.num_rows:
+            block = _set_aside_undecodable(block, decoder)
+            notes.looks_like = notes.looks_like or decoder.looks_like
+        if block.rows:
+            yield block
         first = end
     if ragged.found:  # ragged rows after the last good one
         empty = [pa.array([], pa.string())] * len(names)
         yield StringBlock(first, pa.RecordBatch.from_arrays(empty, names=names), tuple(ragged.found))
+        first += len(ragged.found)
+    if source.too_long:
+        raise RowTooLong(_too_long(limit, first, fmt))
+
+
+def _set_aside_undecodable(block: StringBlock, decoder: _Decoder) -> StringBlock:
+    """Move the rows of ``block.batch`` holding undecodable bytes to ``block.undecodable``."""
+    batch = block.batch
+    mask = None
+    for column in batch.columns:
+        found = pc.match_substring_regex(column, _MARKED)
+        mask = found if mask is None else pc.or_(mask, found)
+    mask = pc.fill_null(mask, False)
+    if not pc.any(mask, min_count=0).as_py():
+        return block
+    lines = block.batch_lines()
+    indices = pc.indices_nonzero(mask).to_numpy()
+    rows = batch.take(pa.array(indices)).to_pylist()
+    undecodable = [
+        _undecodable_row(int(lines[i]), row, decoder) for i, row in zip(indices, rows, strict=True)
+    ]
+    return StringBlock(block.first_row, batch.filter(pc.invert(mask)), block.ragged, tuple(undecodable))
+
+
+def _undecodable_row(line: int, row: dict, decoder: _Decoder) -> UndecodableRow:
+    encoding = decoder.encoding
+    values = tuple(None if v is None else escaped(v, encoding) for v in row.values())
+    name, bad = next((k, v) for k, v in row.items() if v is not None and _MARKED_RE.search(v))
+    run = _MARKED_RUNS.search(bad).group(1)
+    shown = "".join(f"\\x{ord(c) - _MARK:02x}" for c in run[:16]) + ("..." if len(run) > 16 else "")
+    reason = f"not valid {charset(encoding)}: bytes {shown} in field {name!r}"
+    if decoder.reserved:
+        reason += " (or characters U+F0000-U+F00FF, which mark undecodable bytes)"
+    raw = [raw_bytes(v, encoding) for v in row.values() if v is not None]
+    for other in _GUESSES:
+        if charset(other) == charset(encoding):
+            continue
+        try:
+            for value in raw:
+                value.decode(other)
+        except UnicodeDecodeError:
+            continue
+        reason += f"; the row decodes as {other}"
+        break
+    return UndecodableRow(line, values, reason)
+
+
+def _rows_after(block: StringBlock, done: int) -> StringBlock | None:
+    """``block`` without its rows up to data row ``done`` (given before a restart), or None."""
+    last = block.first_row + block.rows - 1
+    if last <= done:
+        return None
+    if block.first_row > done:
+        return block
+    keep = block.batch_lines() > done
+    return StringBlock(
+        done + 1,
+        block.batch.filter(pa.array(keep)),
+        tuple(r for r in block.ragged if r.row > done),
+        tuple(r for r in block.undecodable if r.row > done),
+    )
 
 
 # --------------------------------------------------------------------------- column statistics
@@ -854,50 +1213,118 @@ def profile_stream(
     header: str = "auto",
     column_names: Sequence[str] | None = None,
     head_bytes: int = 1 << 20,
+    encoding: str = "",
+    max_field: int | None = None,
+    reopen=None,
 ) -> FileProfile:
     """Profile a whole file from a binary stream (raw bytes as stored, possibly gzip), read once.
 
     The head is buffered for detection and then parsing continues from it; types are inferred over
     all rows in bounded memory. column_names name the fields of a headerless file (col_N for the
-    rest; 1-based). Never raises on bad input: problems are reported in the profile."""
+    rest; 1-based); encoding (the registry's) replaces the sniffed one. Never raises on bad input:
+    problems are reported in the profile, and a file that cannot be read to its end (not text, broken
+    gzip, a row over ``max_field`` / SF_MAX_FIELD_BYTES, a read failing part way) is an unreadable
+    profile (``unreadable`` says why; no columns, no rows), never a partial one. ``reopen()``, when
+    given, opens the file again (see ``iter_string_blocks``)."""
     try:
         head, at_end = _read_head(stream, head_bytes)
     except Exception as exc:  # a failing stream is bad input too
-        return _unreadable(header, f"could not read the file: {exc}")
+        return failed_profile(f"could not read the file: {_exception(exc)}", header=header)
     if not head:
-        return _unreadable(header, "empty file")
-    sniff = _sniff(head, header, complete=at_end)
+        return _empty(header, "empty file")
+    sniff = _sniff(head, header, complete=at_end, encoding=encoding)
+    if sniff.not_text:
+        return failed_profile(sniff.not_text, header=header)
     fmt, problems = sniff.format, list(sniff.problems)
+    if sniff.width == 0 and problems:  # compressed data that does not decompress
+        why = "; ".join(problems)
+        return FileProfile(fmt, sniff.header_reason, (), 0, 0, (why,), unreadable=why)
     if sniff.width == 0:
         return FileProfile(fmt, sniff.header_reason, (), 0, 0, tuple(problems) or ("empty file (no rows)",))
     names = _column_names(sniff, column_names)
     stats = [_ColumnStats() for _ in names]
-    notes = _Notes(fmt.encoding, fmt.compression == "gzip")
-    rows, stopped = 0, False
-    source = _utf8_source(head, None if at_end else stream, fmt, notes, _PROFILE_BLOCK)
-    batches = _string_batches(source, fmt, len(names), notes.on_invalid_row, _PROFILE_BLOCK)
+    notes = ReadNotes()
+    rows = 0
+    ragged: list[RaggedRow] = []  # the first one, and how many
+    ragged_count = undecodable = 0
+    first_undecodable: UndecodableRow | None = None
+    blocks = iter_string_blocks(
+        None if at_end else stream,
+        fmt,
+        names,
+        block_size=_PROFILE_BLOCK,
+        head=head,
+        max_field=max_field,
+        reopen=reopen,
+        notes=notes,
+    )
     if not at_end:  # a file that fits in its head is parsed at once: a reader thread costs more than it saves
-        batches = read_ahead(batches, name="csv-profile-reader")
+        blocks = read_ahead(blocks, name="csv-profile-reader")
     try:
-        while True:
-            try:
-                batch = next(batches, None)
-            except Exception as exc:  # the reader is where bad input surfaces
-                problems.append(f"reading stopped after {rows} data rows: {exc}")
-                stopped = True
-                break
-            if batch is None:
-                break
-            rows += batch.num_rows
-            for column_stats, column in zip(stats, batch.columns, strict=True):
+        for block in blocks:
+            rows += block.batch.num_rows
+            ragged_count += len(block.ragged)
+            undecodable += len(block.undecodable)
+            if block.ragged and not ragged:
+                ragged.append(block.ragged[0])
+            if block.undecodable and first_undecodable is None:
+                first_undecodable = block.undecodable[0]
+            for column_stats, column in zip(stats, block.batch.columns, strict=True):
                 column_stats.update(column)
+    except Exception as exc:  # the reader is where bad input surfaces: nothing of a partial read is kept
+        return failed_profile(_read_failure(exc, rows + ragged_count + undecodable), header=header)
     finally:
-        batches.close()
-    problems += notes.problems(sniff.text)
-    if fmt.header and rows == 0 and not notes.ragged and not stopped:
+        blocks.close()
+    if ragged:
+        problems.append(_ragged_problem(ragged[0], ragged_count, sniff.text, fmt))
+    if first_undecodable is not None:
+        problems.append(_undecodable_problem(first_undecodable, undecodable, notes, fmt))
+    if fmt.header and rows == 0 and not ragged_count and not undecodable:
         problems.append("header only")
     columns = tuple(s.finish(name) for s, name in zip(stats, names, strict=True))
-    return FileProfile(fmt, sniff.header_reason, columns, rows, notes.ragged, tuple(problems))
+    return FileProfile(fmt, sniff.header_reason, columns, rows, ragged_count, tuple(problems), undecodable)
+
+
+def _ragged_problem(first: RaggedRow, count: int, head_text: str, fmt: CsvFormat) -> str:
+    line = _line_of(first.text, head_text) or first.row + int(fmt.header)
+    return (
+        f"{_plural(count, 'ragged row')} (first at line {line}: expected {first.expected} fields, "
+        f"got {first.actual})"
+    )
+
+
+def _undecodable_problem(first: UndecodableRow, count: int, notes: ReadNotes, fmt: CsvFormat) -> str:
+    text = f"line {first.row + int(fmt.header)}: bytes not valid {charset(fmt.encoding)}"
+    if notes.looks_like:
+        text += f"; looks like {notes.looks_like} from there"
+    rows = _plural(count, "row")
+    return f"{text} ({rows} with undecodable bytes, from data row {first.row}: the loaders quarantine them)"
+
+
+def _line_of(row_text: str, head_text: str) -> int | None:
+    match = re.search(f"(?m)^{re.escape(row_text)}\r?$", head_text) if row_text else None
+    return head_text.count("\n", 0, match.start()) + 1 if match else None
+
+
+# A read that fails part way is worth another read at the next crawl; these failures are not.
+TRANSIENT_PREFIX = "could not read the file"
+
+
+def _read_failure(exc: BaseException, rows: int) -> str:
+    """Why a file could not be read to its end (the crawl caches every reason but TRANSIENT_PREFIX)."""
+    after = f" after {rows} data rows" if rows else ""
+    if isinstance(exc, UnreadableFile):
+        return str(exc)
+    if isinstance(exc, EOFError):
+        return f"gzip data is truncated{after}: {exc}"
+    if isinstance(exc, (zlib.error, gzip.BadGzipFile)):
+        return f"gzip data is corrupt{after}: {exc}"
+    return f"{TRANSIENT_PREFIX}: the read failed{after or ' before the first row'}: {_exception(exc)}"
+
+
+def _exception(exc: BaseException) -> str:
+    text = str(exc)
+    return text if text else type(exc).__name__
 
 
 def _read_head(stream: BinaryIO, size: int) -> tuple[bytes, bool]:
@@ -921,14 +1348,16 @@ def _shows_two_lines(head: bytes) -> bool:
     return head.count(b"\n") >= 2
 
 
-def _unreadable(header: str, problem: str) -> FileProfile:
+def _empty(header: str, problem: str) -> FileProfile:
     fmt, reason = detect_format(b"", header=header)
     return FileProfile(fmt, reason, (), 0, 0, (problem,))
 
 
 def failed_profile(problem: str, *, header: str = "auto") -> FileProfile:
-    """The profile of a file that could not be read at all (no columns, no rows, one problem)."""
-    return _unreadable(header, problem)
+    """The profile of a file that could not be read (no columns, no rows; ``unreadable`` and the one
+    problem say why)."""
+    fmt, reason = detect_format(b"", header=header)
+    return FileProfile(fmt, reason, (), 0, 0, (problem,), unreadable=problem)
 
 
 def profile_to_dict(profile: FileProfile) -> dict:
@@ -945,6 +1374,8 @@ def profile_from_dict(data: dict) -> FileProfile:
         rows=int(data["rows"]),
         bad_rows=int(data["bad_rows"]),
         problems=tuple(data["problems"]),
+        undecodable_rows=int(data.get("undecodable_rows", 0)),
+        unreadable=str(data.get("unreadable", "")),
     )
 
 

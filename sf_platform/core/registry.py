@@ -6,6 +6,7 @@ a bad value or a bad table name fails with the file, the table and the key in th
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Mapping
 from enum import StrEnum
@@ -84,6 +85,9 @@ class TableConfig(_Strict):
     description: str = ""
     header: Literal["auto", "present", "absent"] = "auto"
     columns: tuple[str, ...] = ()  # names for headerless files, in file order
+    # The files' text encoding (a Python codec name, e.g. cp949, latin-1); empty = sniffed per file
+    # (UTF-8, UTF-8 with a BOM or CP949). Rows not valid in it are quarantined either way.
+    encoding: str = ""
     force_string: bool | tuple[str, ...] = ()  # true = every column
     renames: Mapping[str, str] = Field(default_factory=dict)
     types: Mapping[str, str] = Field(default_factory=dict)
@@ -104,6 +108,28 @@ class TableConfig(_Strict):
         if len(set(value.values())) != len(value):
             raise ValueError("two columns are renamed to the same name")
         return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        if not value:
+            return value
+        try:
+            info = codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r} (a Python codec name, e.g. utf-8, cp949, latin-1)") from None
+        ascii_bytes = bytes(range(128))
+        try:
+            ascii_compatible = ascii_bytes.decode(info.name) == ascii_bytes.decode("ascii")
+        except (UnicodeDecodeError, LookupError, TypeError):
+            ascii_compatible = False
+        stateful = "2022" in info.name  # escape sequences switch what ASCII bytes mean
+        if not getattr(info, "_is_text_encoding", True) or not ascii_compatible or stateful:
+            raise ValueError(
+                f"encoding {value!r} is not supported: files must be in a text encoding that keeps ASCII "
+                "as is (utf-8, cp949, euc-kr, latin-1, cp1252, shift_jis, ...; not utf-16, utf-32 or iso-2022)"
+            )
+        return info.name
 
     @field_validator("types")
     @classmethod

@@ -1,26 +1,53 @@
 """Reading one source file for loading: its layout, and its rows as typed Arrow batches.
 
-Both mirrors (MySQL, Snowflake) read files through here, so a file's header is mapped to catalog
-names one way, and rows are validated against the catalog types one way (``conversion``). Streams are
-read once, in bounded memory.
+Every loader (MySQL, Snowflake, curated) reads files through here, so a file's header is mapped to
+catalog names one way, rows are decoded strictly one way (a row holding bytes that are not valid in the
+file's encoding is a rejected row, never loaded with replacement characters), and rows are validated
+against the catalog types one way (``conversion``). Streams are read once, in bounded memory; a row may
+be as long as ``SF_MAX_FIELD_BYTES`` in every hop.
 """
 
 from __future__ import annotations
 
-import csv
 import io
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from botocore.exceptions import BotoCoreError, ClientError
 
 from .catalog import source_to_catalog_names
 from .conversion import RejectedRow, TargetColumn, type_batch
-from .inference import CsvFormat, RaggedRow, StringBlock, detect_format, iter_string_blocks
+from .inference import (
+    CsvFormat,
+    RaggedRow,
+    StringBlock,
+    UndecodableRow,
+    UnreadableFile,
+    detect_layout,
+    iter_string_blocks,
+)
 from .registry import TableConfig
+
+__all__ = [
+    "DEFAULT_BLOCK_BYTES",
+    "HEAD_BYTES",
+    "PrefixedStream",
+    "SourceLayout",
+    "SourceReadError",
+    "TypedBatch",
+    "UnreadableFile",
+    "numbered_batches",
+    "open_source",
+    "ragged_row",
+    "read_head",
+    "read_layout",
+    "read_source",
+    "undecodable_row",
+    "unknown_columns",
+]
 
 HEAD_BYTES = 1 << 20
 DEFAULT_BLOCK_BYTES = 1 << 22  # bytes of CSV parsed per block: bounds memory per file being read
@@ -35,15 +62,93 @@ class SourceLayout:
     catalog_names: tuple[str, ...]
 
 
-class PrefixedStream(io.RawIOBase):
-    """A binary stream that replays already-read ``head`` bytes, then continues with ``rest``."""
+class SourceReadError(RuntimeError):
+    """A source object that could not be read (S3 refused or broke off, bad gzip, not text, a row over
+    the field limit): the message names the object's key."""
 
-    def __init__(self, head: bytes, rest):
-        self._head = memoryview(head)
-        self._rest = rest
+    def __init__(self, key: str, reason: str):
+        super().__init__(f"{key}: cannot be read: {reason}")
+        self.key, self.reason = key, reason
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _KeyedBody(io.RawIOBase):
+    """An S3 object's body whose read errors (botocore's, the connection's) name the object's key."""
+
+    def __init__(self, key: str, body):
+        self.key, self._body = key, body
 
     def readable(self) -> bool:
         return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return self._body.read() if size is None or size < 0 else self._body.read(size)
+        except Exception as exc:
+            raise SourceReadError(self.key, _reason(exc)) from exc
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            self._body.close()
+        finally:
+            super().close()
+
+
+def open_source(bucket, key: str, **get_args):
+    """``key``'s body from the landing bucket (``bucket.open``), read errors naming the key; a GET that
+    fails raises SourceReadError naming it too. For loaders that do not open objects themselves."""
+    try:
+        body = bucket.open(key, **get_args) if get_args else bucket.open(key)
+    except (ClientError, BotoCoreError) as exc:
+        raise SourceReadError(key, _reason(exc)) from exc
+    return _KeyedBody(key, body)
+
+
+def read_source(bucket, key: str) -> bytes:
+    """A whole (small) object's bytes; errors name the key."""
+    body = open_source(bucket, key)
+    try:
+        return body.read()
+    finally:
+        body.close()
+
+
+class PrefixedStream(io.RawIOBase):
+    """A binary stream that replays already-read ``head`` bytes, then continues with ``rest``. Seekable
+    back to its start when ``rest`` is (a file read whole into memory), so a file can be read again."""
+
+    def __init__(self, head: bytes, rest):
+        self._whole = head
+        self._head = memoryview(head)
+        self._rest = rest
+        self._rest_start = rest.tell() if _seekable(rest) else None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._rest_start is not None
+
+    def tell(self) -> int:
+        if self._rest_start is None:
+            raise io.UnsupportedOperation("not seekable")
+        return len(self._whole) - len(self._head) + self._rest.tell() - self._rest_start
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if self._rest_start is None or whence != 0 or offset != 0:
+            raise io.UnsupportedOperation("only seek(0) of a PrefixedStream over a seekable stream")
+        self._head = memoryview(self._whole)
+        self._rest.seek(self._rest_start)
+        return 0
 
     def readinto(self, buffer) -> int:
         if self._head:
@@ -67,23 +172,30 @@ def read_head(stream, size: int = HEAD_BYTES) -> bytes:
     return b"".join(chunks)
 
 
-def read_layout(head: bytes, config: TableConfig) -> SourceLayout:
-    """The layout of a file from its first bytes and the table's registry settings."""
-    fmt, _ = detect_format(head, header=config.header)
-    first_row = _first_row(head, fmt)
+def _seekable(stream) -> bool:
+    try:
+        return bool(stream.seekable())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def read_layout(head: bytes, config: TableConfig, *, key: str = "") -> SourceLayout:
+    """The layout of a file from its first bytes and the table's registry settings (its ``encoding``
+    wins over the sniffed one). A head that is not text raises UnreadableFile (SourceReadError naming
+    ``key`` when given)."""
+    try:
+        fmt, first_row = detect_layout(head, header=config.header, encoding=config.encoding)
+    except UnreadableFile as exc:
+        if key:
+            raise SourceReadError(key, str(exc)) from exc
+        raise
     if fmt.header:
-        source = [name.strip() for name in first_row]
+        # Header bytes that are not valid in the encoding show as \xNN escapes, never as U+FFFD.
+        source = [name.replace("\ufeff", "").strip() for name in first_row]
     else:
         configured = list(config.columns)
         source = configured + [f"col_{i}" for i in range(len(configured) + 1, len(first_row) + 1)]
     return SourceLayout(fmt, tuple(source), tuple(source_to_catalog_names(source, config)))
-
-
-def _first_row(head: bytes, fmt: CsvFormat) -> list[str]:
-    if fmt.compression == "gzip":
-        head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head)
-    text = head.decode(fmt.encoding, errors="replace")
-    return next(csv.reader(io.StringIO(text), delimiter=fmt.delimiter), [])
 
 
 @dataclass(frozen=True)
@@ -94,7 +206,7 @@ class TypedBatch:
     first_line: int  # data row number of the block's first row (1-based, header excluded)
     rows: int  # data rows the block covers, good and rejected
     good: pa.RecordBatch
-    rejected: list[RejectedRow]  # in line order
+    rejected: list[RejectedRow]  # in line order: rows that cannot be typed, ragged and undecodable rows
 
     def good_lines(self) -> pa.Array:
         """The data row number of each good row, in order."""
@@ -106,30 +218,53 @@ class TypedBatch:
 
 
 def numbered_batches(
-    stream, layout: SourceLayout, columns: Sequence[TargetColumn], *, block_size: int = DEFAULT_BLOCK_BYTES
+    stream,
+    layout: SourceLayout,
+    columns: Sequence[TargetColumn],
+    *,
+    block_size: int = DEFAULT_BLOCK_BYTES,
+    key: str = "",
+    max_field: int | None = None,
 ) -> Iterator[TypedBatch]:
     """Typed batches of the table's ``columns`` (in that order), each with its rejected rows and its
     position in the file, so good rows can be numbered: by data row (1-based, the header not counted,
-    ragged rows counted; see ``inference.StringBlock``).
+    ragged and undecodable rows counted; see ``inference.StringBlock``).
 
     Columns the file lacks are null; file columns unknown to the catalog are not returned (the caller
-    reports them via ``unknown_columns``). Ragged rows are rejected rows: nothing is dropped unseen.
+    reports them via ``unknown_columns``). Ragged rows and rows holding bytes that are not valid in the
+    file's encoding are rejected rows: nothing is dropped unseen, nothing is replaced.
+
+    ``block_size`` bounds the text parsed at once; a row may be up to ``max_field`` bytes (default
+    ``SF_MAX_FIELD_BYTES``) whatever the block size. A file that cannot be read to its end (bad gzip,
+    a row over the limit, S3 breaking off) raises after the rows before the failure; with ``key`` the
+    error is a SourceReadError naming it.
     """
     present = set(layout.catalog_names)
-    for block in iter_string_blocks(stream, layout.format, list(layout.source_names), block_size=block_size):
-        renamed = block.batch.rename_columns(list(layout.catalog_names))
-        arrays = [
-            renamed.column(c.name) if c.name in present else pa.nulls(renamed.num_rows, pa.string())
-            for c in columns
-        ]
-        strings = pa.RecordBatch.from_arrays(arrays, names=[c.name for c in columns])
-        if not block.ragged:
-            good, bad = type_batch(strings, columns, block.first_row)
-        else:
-            good, bad = type_batch(strings, columns, block.first_row, lines=_parsed_lines(block))
-            ragged = [ragged_row(r, len(columns), header=layout.format.header) for r in block.ragged]
-            bad = sorted(bad + ragged, key=lambda r: r.line)
-        yield TypedBatch(block.first_row, block.rows, good, bad)
+    blocks = iter_string_blocks(
+        stream, layout.format, list(layout.source_names), block_size=block_size, max_field=max_field
+    )
+    try:
+        for block in blocks:
+            renamed = block.batch.rename_columns(list(layout.catalog_names))
+            arrays = [
+                renamed.column(c.name) if c.name in present else pa.nulls(renamed.num_rows, pa.string())
+                for c in columns
+            ]
+            strings = pa.RecordBatch.from_arrays(arrays, names=[c.name for c in columns])
+            if not (block.ragged or block.undecodable):
+                good, bad = type_batch(strings, columns, block.first_row)
+            else:
+                good, bad = type_batch(strings, columns, block.first_row, lines=block.batch_lines())
+                bad = bad + [ragged_row(r, len(columns), header=layout.format.header) for r in block.ragged]
+                bad += [undecodable_row(r, layout, columns) for r in block.undecodable]
+                bad.sort(key=lambda r: r.line)
+            yield TypedBatch(block.first_row, block.rows, good, bad)
+    except SourceReadError:
+        raise
+    except Exception as exc:
+        if not key:
+            raise
+        raise SourceReadError(key, _reason(exc)) from exc
 
 
 def ragged_row(row: RaggedRow, width: int, *, header: bool = True) -> RejectedRow:
@@ -144,10 +279,14 @@ def ragged_row(row: RaggedRow, width: int, *, header: bool = True) -> RejectedRo
     )
 
 
-def _parsed_lines(block: StringBlock) -> np.ndarray:
-    """The data row number of each row of ``block.batch``: the block's rows but the ragged ones."""
-    lines = np.arange(block.first_row, block.first_row + block.rows, dtype=np.int64)
-    return lines[~np.isin(lines, [r.row for r in block.ragged])]
+def undecodable_row(row: UndecodableRow, layout: SourceLayout, columns: Sequence[TargetColumn]) -> RejectedRow:
+    """A row holding undecodable bytes as a rejected row: its fields under the target columns, the bad
+    bytes as \\xNN escapes; the reason says which bytes, in which field, and what they look like."""
+    by_name = dict(zip(layout.catalog_names, row.values, strict=False))
+    values = tuple(by_name.get(c.name) for c in columns)
+    unknown = [v for name, v in by_name.items() if v is not None and name not in {c.name for c in columns}]
+    reason = row.reason + (f"; fields of columns not in the catalog: {unknown}" if unknown else "")
+    return RejectedRow(row.row, values, reason)
 
 
 def unknown_columns(layout: SourceLayout, columns: Sequence[TargetColumn]) -> list[str]:

@@ -6,7 +6,11 @@ Counts are of every data record, ragged rows (wrong number of fields) included, 
 load or quarantine each record; how many are ragged is the ``sf.ragged_rows`` parameter.
 The entry is merged into the one in the catalog, so hand edits we do not manage survive, and it is
 only written when it changes (each write is a new table version). Files with problems are reported
-per file; the good files still make the entry. Profiles are cached by ETag under
+per file; the good files still make the entry. A file that cannot be read to its end (a failing GET or
+read, bad gzip, not text, a row over SF_MAX_FIELD_BYTES) is unreadable: reported with its reason in
+``CrawlReport.unreadable``, left out of the entry and of its counts (never counted as a short file).
+Rows holding bytes that are not valid in the file's encoding are records (the loaders quarantine them).
+Profiles are cached by ETag under
 ``_sf/profiles/<table>/`` so an unchanged file is not read again. Discovery (``discover_tables``)
 profiles prefixes the registry does not know and proposes entries for them.
 """
@@ -36,7 +40,7 @@ PROFILE_WORKERS = 8
 PROFILE_CACHE_ROOT = "_sf/profiles"
 # Profiles made by other code are not reused: the cache is keyed by the inference module's source.
 _INFERENCE_DIGEST = hashlib.sha256(Path(inference.__file__).read_bytes()).hexdigest()[:16]
-_TRANSIENT = ("could not read the file", "reading stopped after")  # worth another read next crawl
+_TRANSIENT = (inference.TRANSIENT_PREFIX,)  # worth another read next crawl
 
 
 @dataclass
@@ -45,7 +49,7 @@ class CrawlReport:
     location: str
     files: int = 0
     bytes: int = 0
-    rows: int = 0  # data records: well-formed and ragged (the catalog's recordCount)
+    rows: int = 0  # data records of the readable files: well-formed, ragged, undecodable (recordCount)
     bad_rows: int = 0  # of rows, the ragged ones (wrong number of fields; the catalog's sf.ragged_rows)
     columns: tuple[cat.CatalogColumn, ...] = ()
     partition_keys: tuple[str, ...] = ()
@@ -59,6 +63,8 @@ class CrawlReport:
     diff: cat.SchemaDiff = field(default_factory=cat.SchemaDiff)
     notes: list[str] = field(default_factory=list)
     problems: dict[str, list[str]] = field(default_factory=dict)  # key -> problems
+    unreadable: dict[str, str] = field(default_factory=dict)  # key -> why the file could not be read
+    undecodable_rows: int = 0  # of rows, those holding bytes not valid in their file's encoding
     profiles_reused: int = 0  # unchanged files not read again (cached by ETag)
 
     def problem(self, key: str, text: str) -> None:
@@ -88,12 +94,17 @@ def crawl_table(
     keys, objects = _partition_layout(objects, prefix, report)
     profiles = _profiles(bucket, table, objects, config, report, use_cache)
     files = [_file(o, profiles[o["Key"]], prefix, keys) for o in objects]
-    report.files, report.bytes = len(files), sum(f.size for f in files)
     for f in files:
         for text in f.profile.problems:
             report.problem(f.key, text)
-    readable = [f for f in files if f.profile.columns]
+        if f.profile.unreadable:
+            report.unreadable[f.key] = f.profile.unreadable
+    # The entry describes the files it was made from: unreadable ones are named, not counted.
+    counted = [f for f in files if not f.profile.unreadable]
+    report.files, report.bytes = len(counted), sum(f.size for f in counted)
+    readable = [f for f in counted if f.profile.columns]
     if not readable:
+        report.files, report.bytes = len(files), sum(f.size for f in files)
         return _unreadable(report, existing)
 
     fmt = _table_format([f.profile for f in readable])
@@ -105,9 +116,10 @@ def crawl_table(
     # Ragged rows are records too: the loaders quarantine them, so recordCount = loaded + quarantined.
     report.rows = sum(_records(f.profile) for f in readable)
     report.bad_rows = sum(f.profile.bad_rows for f in readable)
+    report.undecodable_rows = sum(f.profile.undecodable_rows for f in readable)
     entry = _write_table(catalog, table, config, existing, [f.profile for f in readable], report)
     if keys:
-        _sync_partitions(bucket, catalog, table, entry, files, config, report)
+        _sync_partitions(bucket, catalog, table, entry, counted, config, report)
     return report
 
 
@@ -115,8 +127,9 @@ def crawl_table(
 
 
 def _records(profile: FileProfile) -> int:
-    """A file's data records: its well-formed rows and its ragged ones (header and blank lines not counted)."""
-    return profile.rows + profile.bad_rows
+    """A file's data records: its well-formed, ragged and undecodable rows (header and blank lines not
+    counted): what the loaders load plus what they quarantine."""
+    return profile.records
 
 
 def _partition_layout(
@@ -176,15 +189,30 @@ def _profiles(
 
 
 def profile_object(bucket: LandingBucket, key: str, config: TableConfig) -> FileProfile:
-    """One object's profile; a failing GET is a problem of that file, not of the crawl."""
+    """One object's profile; a failing GET or read is a problem of that file (an unreadable profile),
+    not of the crawl. The object is opened again when a quoted value with line breaks needs bigger
+    blocks (see ``inference.iter_string_blocks``)."""
+    opened = []
+
+    def reopen():
+        opened.append(bucket.open(key))
+        return opened[-1]
+
     try:
         body = bucket.open(key)
     except (ClientError, BotoCoreError) as exc:
-        return inference.failed_profile(f"could not read the file: {exc}", header=config.header)
+        return inference.failed_profile(f"{inference.TRANSIENT_PREFIX}: {exc}", header=config.header)
     try:
-        return inference.profile_stream(body, header=config.header, column_names=config.columns or None)
+        return inference.profile_stream(
+            body,
+            header=config.header,
+            column_names=config.columns or None,
+            encoding=config.encoding,
+            reopen=reopen,
+        )
     finally:
-        body.close()
+        for stream in (body, *opened):
+            stream.close()
 
 
 def crawled_etags(bucket: LandingBucket, table: str) -> dict[str, str]:
@@ -204,7 +232,9 @@ class _ProfileCache:
     def __init__(self, bucket: LandingBucket, table: str, config: TableConfig) -> None:
         self.bucket = bucket
         self.key = f"{PROFILE_CACHE_ROOT}/{table}/profiles.json"
-        self.fingerprint = json.dumps([_INFERENCE_DIGEST, config.header, list(config.columns)])
+        self.fingerprint = json.dumps(
+            [_INFERENCE_DIGEST, config.header, list(config.columns), config.encoding, inference.max_field_bytes()]
+        )
         self.entries: dict[str, dict] = {}
 
     def lookup(self, objects: Iterable[dict]) -> dict[str, FileProfile]:

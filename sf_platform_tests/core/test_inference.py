@@ -183,8 +183,9 @@ def test_undecodable_bytes_are_a_problem_not_a_crash():
     data = b"id,name\n1,ok\n2,bad\xff\xfe\xfdvalue\n3,fine\n"
     result = profile(data)
 
-    assert result.rows == 3
-    assert any(p.startswith("undecodable bytes at offset 18") for p in result.problems), result.problems
+    # The row is not profiled (nor loaded: the loaders quarantine it) but it is a record of the file.
+    assert (result.rows, result.undecodable_rows, result.records) == (2, 1, 3)
+    assert any(p.startswith("line 3: bytes not valid utf-8") for p in result.problems), result.problems
     assert column(result, "name").type == "string"
     assert column(result, "id").type == "int"
 
@@ -194,8 +195,8 @@ def test_undecodable_bytes_after_the_head_are_found_too():
     data = rows + b"501,\x80\x80\n"
     result = profile(data, head_bytes=100)
 
-    assert result.rows == 501
-    assert any(f"offset {len(rows) + 4}" in p for p in result.problems), result.problems
+    assert (result.rows, result.undecodable_rows) == (500, 1)
+    assert any(p.startswith("line 502: bytes not valid utf-8") for p in result.problems), result.problems
 
 
 # --------------------------------------------------------------------------- header
@@ -499,9 +500,10 @@ def test_a_failing_stream_does_not_raise():
             raise OSError("connection reset")
 
     result = profile_stream(Broken(), head_bytes=16)  # the whole first read: the head is full
-    assert result.format.header is True
-    assert result.rows == 0
-    assert result.problems == ("reading stopped after 0 data rows: connection reset",)
+    # A read that breaks part way is no partial profile: the file is unreadable, and says why.
+    assert (result.rows, result.columns) == (0, ())
+    assert result.problems == ("could not read the file: the read failed before the first row: connection reset",)
+    assert result.unreadable == result.problems[0]
     assert profile_stream(Broken(), head_bytes=1 << 10).problems == (
         "could not read the file: connection reset",
     )

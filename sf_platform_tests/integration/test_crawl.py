@@ -479,14 +479,17 @@ def test_bad_files_are_reported_and_the_good_ones_make_the_entry(landing, glue):
 
     entry = glue.get_table("t")
     assert _types(entry) == {"id": "int", "name": "string"}
-    assert entry["Parameters"]["objectCount"] == "6"
-    assert entry["Parameters"]["recordCount"] == str(3 + 3 + 2)  # the ragged row is a record too
+    assert entry["Parameters"]["objectCount"] == "5"  # the unreadable file is named, not counted
+    # The ragged row and the undecodable one are records too: the loaders quarantine them.
+    assert entry["Parameters"]["recordCount"] == str(3 + 3 + 2)
     assert entry["Parameters"][cat.P_RAGGED_ROWS] == "1"
     assert report.problems["t/empty.csv"] == ["empty file"]
     assert report.problems["t/header_only.csv"] == ["header only"]
     assert report.problems["t/ragged.csv"] == ["1 ragged row (first at line 3: expected 2 fields, got 3)"]
-    assert "undecodable bytes" in report.problems["t/undecodable.csv"][0]
+    assert report.problems["t/undecodable.csv"][0].startswith("line 2: bytes not valid utf-8")
+    assert report.undecodable_rows == 1
     assert "gzip" in " ".join(report.problems["t/broken.csv.gz"])
+    assert list(report.unreadable) == ["t/broken.csv.gz"]
     assert "t/good.csv" not in report.problems
     assert report.bad_rows == 1
 
