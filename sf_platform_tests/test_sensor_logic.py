@@ -65,4 +65,4 @@ def test_a_list_budget_below_one_is_refused(monkeypatch):
 
     monkeypatch.setenv("SF_SENSOR_LIST_BUDGET", "0")
     with pytest.raises(ValueError, match="SF_SENSOR_LIST_BUDGET must be at least 1"):
-        build_landing_sensor(parse_registry({"tables": {"member": {}}}))
+        build_landing_sensor(parse_registry({"tables": {"member": {}}}), "load_tables")
