@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat setup.py constraints.txt | md5sum | cut -c1-12)
 
-.PHONY: install demo test ui bench stack-up stack-down lint
+.PHONY: install install-deploy demo test test-deploy ui bench stack-up stack-down lint
 
 $(STAMP): setup.py constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,14 @@ demo: install
 	$(BIN)/sf-platform demo
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not deploy"
+
+# The production deployment on loopback (README "Deploying"): needs the machine's PostgreSQL and RabbitMQ.
+install-deploy: install
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,deploy]'
+
+test-deploy: install-deploy
+	$(BIN)/python -m pytest -m deploy sf_platform_tests/deploy
 
 ui: install
 	$(BIN)/sf-platform ui
