@@ -52,8 +52,8 @@ def resolve(select: str, tables: list[str]) -> tuple[dg.AssetKey, ...]:
 
 def materialize(keys: tuple[dg.AssetKey, ...], *, trigger: str = "cli", full_refresh: bool = False) -> list[RunOutcome]:
     """Run the named jobs over ``keys``: the chain first, then the exports."""
+    from sf_platform.assets.names import run_tags
     from sf_platform.definitions import EXPORT_JOB, LOAD_JOB, defs
-    from sf_platform.sensors.landing import run_tags
 
     outcomes = []
     for job_name, config in ((LOAD_JOB, {"full_refresh": full_refresh}), (EXPORT_JOB, None)):

@@ -26,6 +26,7 @@ from typing import Any
 import dagster as dg
 
 from sf_platform import settings
+from sf_platform.assets.names import run_tags
 from sf_platform.assets.pools import pool_slot
 from sf_platform.core import drift
 from sf_platform.core.registry import Registry, TableConfig
@@ -166,6 +167,8 @@ def _plan(context: dg.AssetExecutionContext, hops: list[Hop], where: dict) -> di
 
 def _run(context, step: StepConfig, hops: list[Hop], registry: Registry, where: dict) -> Iterator:
     work = _plan(context, hops, where)
+    if "sf/table" not in context.run.tags:  # launched from the UI: tag it like sensor and CLI runs
+        context.instance.add_run_tags(context.run_id, run_tags(sorted(work), "manual"))
     events: queue.Queue = queue.Queue()
 
     def log(level: str, message: str) -> None:

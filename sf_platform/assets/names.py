@@ -49,3 +49,11 @@ def export_key(key: str) -> dg.AssetKey:
 def table_of(key: dg.AssetKey) -> str:
     """The registry table an asset key of the chain belongs to (its last part)."""
     return key.path[-1]
+
+
+def run_tags(tables: list[str], trigger: str) -> dict[str, str]:
+    """The tags every run of the chain carries, whoever starts it (sensor, CLI): which tables, and why."""
+    shown = ",".join(sorted(tables))
+    if len(shown) > 200:
+        shown = f"{shown[:180]}... ({len(tables)} tables)"
+    return {"sf/table": shown, "sf/trigger": trigger}

@@ -23,7 +23,7 @@ import dagster as dg
 from botocore.exceptions import ClientError
 
 from sf_platform import settings
-from sf_platform.assets.names import s3_key
+from sf_platform.assets.names import run_tags, s3_key
 from sf_platform.core.ledger import normalize_etag
 from sf_platform.core.naming import classify_loose_key, is_data_key, is_hidden_name, table_of_key
 from sf_platform.core.registry import Registry
@@ -202,14 +202,6 @@ def build_landing_sensor(registry: Registry, job_name: str) -> dg.SensorDefiniti
         return requests
 
     return landing_files
-
-
-def run_tags(tables: list[str], trigger: str) -> dict[str, str]:
-    """The tags every run of the chain carries, whoever starts it (sensor, CLI): which tables, and why."""
-    shown = ",".join(sorted(tables))
-    if len(shown) > 200:
-        shown = f"{shown[:180]}... ({len(tables)} tables)"
-    return {"sf/table": shown, "sf/trigger": trigger}
 
 
 def _graph(context: dg.SensorEvaluationContext):

@@ -95,10 +95,13 @@ def test_checks_ride_along_and_are_green_after_a_clean_load_and_run_on_their_own
     landing.put("alpha/a1.csv", b"id,name,year\n1,a1,2024\n2,a2,2025\n")
     landing.put("beta/year=2025/b1.csv", b"id,name\n10,b1\n")
     step, resources = _step(glue, mysql), {"landing": landing, "glue": glue, "mysql": mysql}
-    result = dg.materialize([step], resources=resources)
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([step], resources=resources, instance=instance)
+        tags = instance.get_run_by_id(result.run_id).tags
 
     assert result.success
-    assert [e for e in result.all_events if e.is_step_start].__len__() == 1  # one step for both tables
+    assert (tags["sf/table"], tags["sf/trigger"]) == ("alpha,beta", "manual")  # as a UI launch gets them
+    assert len([e for e in result.all_events if e.is_step_start]) == 1  # one step for both tables
     evaluations = result.get_asset_check_evaluations()
     assert {(e.asset_key.path[-1], e.check_name) for e in evaluations} == {
         (t, c) for t in ("alpha", "beta")
