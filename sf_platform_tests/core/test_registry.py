@@ -274,3 +274,15 @@ def test_registry_is_immutable():
     registry = parse_registry({"tables": {"member": {}}})
     with pytest.raises(ValidationError):
         registry.table("member").header = "absent"
+
+
+def test_encoding_is_optional_and_checked_against_python_codecs():
+    assert parse_registry({"tables": {"member": {}}}).table("member").encoding == ""
+    registry = parse_registry({"defaults": {"encoding": "CP949"}, "tables": {"member": {}, "region": {"encoding": "latin-1"}}})
+    assert (registry.table("member").encoding, registry.table("region").encoding) == ("cp949", "iso8859-1")
+    with pytest.raises(RegistryError) as exc:
+        parse_registry({"tables": {"member": {"encoding": "utf8mb4"}}})
+    assert "'member'" in str(exc.value) and "encoding" in str(exc.value) and "unknown encoding" in str(exc.value)
+    for unsupported in ("utf-16", "utf-32-le", "iso2022_kr", "hex"):
+        with pytest.raises(RegistryError, match="not supported"):
+            parse_registry({"tables": {"member": {"encoding": unsupported}}})

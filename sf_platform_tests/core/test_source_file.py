@@ -8,6 +8,8 @@ import gzip
 import io
 from decimal import Decimal
 
+import pytest
+
 from sf_platform.core.conversion import TargetColumn
 from sf_platform.core.quarantine import quarantine_csv
 from sf_platform.core.registry import parse_registry
@@ -115,3 +117,76 @@ def test_without_a_header_the_reason_counts_only_blank_lines():
     (row,) = _rejected(batches)
     assert row.line == 2
     assert row.reason == "ragged row: expected 3 fields, got 2 (data row 2, not counting blank lines); raw text: 2,b"
+
+
+# --------------------------------------------------------------------------- errors name the object
+
+
+class _Bucket:
+    """A stand-in for LandingBucket.open: a body that breaks after ``good`` bytes, or a refused GET."""
+
+    def __init__(self, data: bytes, *, good: int | None = None, refuse: bool = False):
+        self.data, self.good, self.refuse = data, good, refuse
+
+    def open(self, key: str):
+        from botocore.exceptions import ClientError
+
+        if self.refuse:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
+        bucket = self
+
+        class Body(io.RawIOBase):
+            at = 0
+
+            def readable(self) -> bool:
+                return True
+
+            def read(self, size=-1):
+                if bucket.good is not None and self.at >= bucket.good:
+                    from botocore.exceptions import ResponseStreamingError
+
+                    raise ResponseStreamingError(error="Connection broken: IncompleteRead")
+                size = len(bucket.data) if size is None or size < 0 else min(size, 1 << 12)
+                piece = bucket.data[self.at : self.at + size]
+                self.at += len(piece)
+                return piece
+
+        return Body()
+
+
+def test_read_errors_from_s3_name_the_object():
+    from sf_platform.core.source_file import PrefixedStream, SourceReadError, open_source, read_head, read_source
+
+    data = b"id,name,score\n" + b"".join(b"%d,n%d,1.00\n" % (i, i) for i in range(20_000))
+    with pytest.raises(SourceReadError) as refused:
+        open_source(_Bucket(data, refuse=True), "t/a.csv")
+    assert str(refused.value).startswith("t/a.csv: cannot be read: ClientError: An error occurred (AccessDenied)")
+    assert read_source(_Bucket(data), "t/a.csv") == data
+
+    body = open_source(_Bucket(data, good=1 << 16), "t/b.csv")
+    head = read_head(body, 1 << 12)
+    layout = read_layout(head, parse_registry({"tables": {"t": {}}}).table("t"))
+    with pytest.raises(SourceReadError) as broken:
+        list(numbered_batches(PrefixedStream(head, body), layout, COLUMNS, block_size=1 << 12))
+    assert str(broken.value).startswith("t/b.csv: cannot be read: ResponseStreamingError")
+    # Without a keyed body, the key given to numbered_batches names the object all the same.
+    body = _Bucket(data, good=1 << 16).open("t/c.csv")
+    with pytest.raises(SourceReadError, match="^t/c.csv: cannot be read: ResponseStreamingError"):
+        list(numbered_batches(PrefixedStream(read_head(body, 1 << 12), body), layout, COLUMNS, key="t/c.csv"))
+
+
+def test_undecodable_rows_are_rejected_rows_beside_the_typing_ones():
+    data = b"id,name,score\n1,Kim,1.50\n2,L\xeee,2.00\n3,Park,x\n4,Choi,4.00\n"
+    batches = _read(data)
+    assert [line for line, _ in _good(batches)] == [1, 4]
+    rejected = _rejected(batches)
+    assert [(r.line, r.values) for r in rejected] == [(2, ("2", "L\\xeee", "2.00")), (3, ("3", "Park", "x"))]
+    assert rejected[0].reason == "not valid utf-8: bytes \\xee in field 'name'"
+
+
+def test_a_header_with_undecodable_bytes_shows_them_escaped():
+    data = b"id,na\xffme,score\n1,a,1.00\n"
+    config = parse_registry({"tables": {"t": {}}}).table("t")
+    layout = read_layout(data, config)
+    assert layout.source_names == ("id", "na\\xffme", "score")
+    assert all("\ufffd" not in n for n in layout.catalog_names)

@@ -543,6 +543,43 @@ def test_a_file_in_another_format_is_reported(landing, glue):
     assert report.problems["t/c.csv"] == ["format differs from the table's: delimiter '|' (table ',')"]
 
 
+def test_a_10_mb_field_is_counted_with_its_whole_file(landing, glue):
+    """A field far beyond the read block: every row of the file is counted, never 1 of 3."""
+    landing.put("t/big.csv", b"id,body\n1,a\n2," + b"x" * (10 << 20) + b"\n3,c\n")
+    report = crawl_table(landing, glue, "t", _config())
+    assert (report.rows, report.problems, report.unreadable) == (3, {}, {})
+    entry = glue.get_table("t")
+    assert entry["Parameters"]["recordCount"] == "3" and _types(entry) == {"id": "int", "body": "string"}
+
+
+def test_a_quoted_multi_line_value_longer_than_a_block_is_read_again_from_s3(landing, glue):
+    value = ("y" * 99 + "\n") * ((10 << 20) // 100)  # line breaks inside quotes, over two 4 MiB blocks
+    landing.put("t/q.csv", b'id,body\n1,a\n2,"' + value.encode() + b'"\n3,c\n')
+    report = crawl_table(landing, glue, "t", _config())
+    assert (report.rows, report.unreadable) == (3, {})
+    assert glue.get_table("t")["Parameters"]["recordCount"] == "3"
+
+
+def test_unreadable_files_are_listed_and_retried_only_when_the_failure_may_pass(landing, glue):
+    landing.put("t/a.csv", b"id\n1\n2\n")
+    landing.put("t/cut.csv.gz", gzip.compress(b"id\n" + b"3\n" * 100_000)[:200])
+    report = crawl_table(landing, glue, "t", _config())
+    assert list(report.unreadable) == ["t/cut.csv.gz"] and report.unreadable["t/cut.csv.gz"].startswith("gzip")
+    assert (report.files, report.rows) == (1, 2)
+    # A truncated gzip stays truncated: its verdict is cached with its ETag like any profile.
+    again = crawl_table(landing, glue, "t", _config())
+    assert again.profiles_reused == 2 and again.unreadable == report.unreadable
+
+
+def test_the_registry_encoding_replaces_sniffing_and_is_part_of_the_cache_key(landing, glue):
+    landing.put("t/a.csv", "id,name\n1,Gruyère\n".encode("latin-1"))
+    sniffed = crawl_table(landing, glue, "t", _config())
+    assert sniffed.undecodable_rows == 1 and sniffed.problems["t/a.csv"][0].startswith("line 2: bytes not valid")
+    named = crawl_table(landing, glue, "t", _config(encoding="latin-1"))
+    assert (named.profiles_reused, named.undecodable_rows, named.problems) == (0, 0, {})
+    assert named.format.encoding == "iso8859-1"
+
+
 # ------------------------------------------------------------------------------------------ the profile cache
 
 
