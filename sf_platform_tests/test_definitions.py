@@ -17,6 +17,8 @@ def cfg(monkeypatch) -> Settings:
     monkeypatch.setenv("SF_AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("SF_TABLES_FILE", str(REPO_ROOT / "tables.yaml"))
     monkeypatch.setenv("SF_GLUE_DATABASE", "sf_raw")
+    monkeypatch.setenv("SF_LANDING_BUCKET", "sf-landing")
+    monkeypatch.setenv("SF_GLUE_CURATED_DATABASE", "")
     monkeypatch.setenv("SF_MYSQL_DATABASE", "sf_mirror")
     monkeypatch.setenv("SF_SNOWFLAKE_DATABASE", "SF_DEMO")
     monkeypatch.setenv("SF_SNOWFLAKE_SCHEMA", "RAW")
@@ -54,3 +56,32 @@ def test_prod_deployment_builds_without_local_endpoints(cfg, monkeypatch):
     monkeypatch.delenv("SF_AWS_ENDPOINT_URL")
     defs = build_definitions(Settings.from_env())
     dg.Definitions.validate_loadable(defs)
+
+
+def test_every_table_asset_tells_its_story_before_any_run(cfg):
+    defs = build_definitions(cfg)
+    graph = defs.resolve_asset_graph()
+    tables = load_registry(cfg.tables_file).tables
+    names = {
+        "s3": "s3://sf-landing/{t}/", "glue": "sf_raw.{t}", "mysql": "sf_mirror.{t}",
+        "snowflake": "SF_DEMO.RAW.{T}", "curated": "sf_raw_curated.{t}",
+    }
+    checks = {
+        "glue": {"files_match_catalog", "schema_vs_previous"},
+        "mysql": {"mysql_matches_catalog", "rows_reconcile", "schema_vs_previous"},
+        "snowflake": {"snowflake_matches_catalog", "rows_reconcile", "schema_vs_previous"},
+        "s3": set(), "curated": set(),
+    }
+    seen = 0
+    for key in graph.get_all_asset_keys():
+        if key.path[0] not in names:
+            continue
+        table, node = key.path[-1], graph.get(key)
+        seen += 1
+        assert node.tags["sf/table"] == table
+        assert node.metadata["dagster/table_name"] == names[key.path[0]].format(t=table, T=table.upper())
+        assert node.metadata["dagster/code_references"].code_references[0].file_path.endswith(".py")
+        assert tables[table].description in node.description
+        assert {c.name for c in node.check_keys} == checks[key.path[0]], key
+    assert seen == sum(3 + len(c.targets) for c in tables.values())
+    assert {j.name for j in defs.jobs} == {"load_tables"}

@@ -38,6 +38,9 @@ class CrawlHop(Hop):
     def deps(self, table: str) -> list[dg.AssetKey]:
         return [s3_key(table)]
 
+    def table_name(self, table: str) -> str:
+        return f"{self.glue_database}.{table}"
+
     def description(self, table: str, config: TableConfig) -> str:
         return f"Glue Data Catalog entry of {table}: dialect, encoding, header, types over all rows."
 

@@ -28,6 +28,9 @@ class CuratedHop(Hop):
     def deps(self, table: str) -> list[dg.AssetKey]:
         return [glue_key(self.glue_database, table)]
 
+    def table_name(self, table: str) -> str:
+        return f"{self.curated_database}.{table}"
+
     def description(self, table: str, config: TableConfig) -> str:
         return (
             f"Curated {table}: typed zstd Parquet under _curated/{table}/ (partitions kept), registered in "

@@ -15,6 +15,7 @@ checks in the UI evaluates them without materializing anything.
 """
 
 
+import inspect
 import queue
 import time
 import traceback
@@ -104,10 +105,20 @@ class Hop:
 
     # ---- what the frame builds from the above
 
+    def table_name(self, table: str) -> str:
+        """The physical table's name (``dagster/table_name``), known before any run."""
+        return ""
+
     def spec(self, table: str, config: TableConfig, group: str) -> dg.AssetSpec:
+        description = self.description(table, config)
+        if config.description and config.description not in description:
+            description = f"{config.description}\n\n{description}"
+        metadata = {"dagster/code_references": _code_reference(type(self))}
+        if self.table_name(table):
+            metadata["dagster/table_name"] = self.table_name(table)
         return dg.AssetSpec(
             self.key(table), deps=self.deps(table), kinds=set(self.kinds), group_name=group,
-            description=self.description(table, config), skippable=True, tags={"sf/table": table},
+            description=description, skippable=True, tags={"sf/table": table}, metadata=metadata,
         )
 
     def check_specs(self, table: str, config: TableConfig) -> list[dg.AssetCheckSpec]:
@@ -118,6 +129,13 @@ class Hop:
                 description="Column schema of this materialization vs the previous one (added/removed/retyped).",
             ))
         return specs
+
+
+def _code_reference(cls: type) -> dg.CodeReferencesMetadataValue:
+    """Where a hop's code is: the UI links each asset to it."""
+    return dg.CodeReferencesMetadataValue(code_references=[dg.LocalFileCodeReference(
+        file_path=inspect.getsourcefile(cls), line_number=inspect.getsourcelines(cls)[1], label=f"{cls.__name__}",
+    )])
 
 
 def build_table_step(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from sf_platform import settings
 from sf_platform.assets.hop import Hop, Outcome, TableRun
 from sf_platform.assets.names import LANDING_KEY, s3_key
 from sf_platform.core.naming import is_data_key
@@ -37,8 +38,11 @@ class OrganizeHop(Hop):
     def deps(self, table: str) -> list[dg.AssetKey]:
         return [LANDING_KEY]
 
+    def table_name(self, table: str) -> str:
+        return f"s3://{settings.get('SF_LANDING_BUCKET')}/{table}/"
+
     def description(self, table: str, config: TableConfig) -> str:
-        return config.description or f"Files of {table} under s3://<landing bucket>/{table}/"
+        return f"Files of {table} under s3://{settings.get('SF_LANDING_BUCKET')}/{table}/, one folder per table."
 
     def prepare(self, resources, tables: list[str], log) -> tuple[OrganizeReport, list[str]]:
         landing = resources.landing

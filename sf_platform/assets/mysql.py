@@ -38,6 +38,9 @@ class MySQLHop(Hop):
     def deps(self, table: str) -> list[dg.AssetKey]:
         return [glue_key(self.glue_database, table)]
 
+    def table_name(self, table: str) -> str:
+        return f"{self.mysql_database}.{table}"
+
     def description(self, table: str, config: TableConfig) -> str:
         return f"MySQL mirror of {table}: DDL from the catalog, rows bulk-loaded once per S3 object, small objects in batches."
 

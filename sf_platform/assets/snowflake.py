@@ -41,6 +41,9 @@ class SnowflakeHop(Hop):
     def deps(self, table: str) -> list[dg.AssetKey]:
         return [glue_key(self.glue_database, table)]
 
+    def table_name(self, table: str) -> str:
+        return ".".join(snowflake_name(p) for p in (self.database, self.schema, table))
+
     def description(self, table: str, config: TableConfig) -> str:
         target = config.snowflake
         how = _HOW[target.write_mode].format(keys=list(target.merge_keys))
