@@ -765,6 +765,8 @@ class ReadNotes:
 
     looks_like: str = ""  # another encoding the file's bytes decode as from its first undecodable row on
     restarted: bool = False  # read again with blocks as large as the field limit
+    # Undecodable rows in full (values, reason) or, for counting (the crawl), only each block's first.
+    detail: bool = True
 
 
 def iter_string_blocks(
@@ -868,7 +870,7 @@ def _numbered_blocks(
         batch = pa.RecordBatch.from_arrays(batch.columns, names=names)
         block = StringBlock(first, batch, tuple(mine))
         if decoder.suspect and batch.num_rows:
-            block = _set_aside_undecodable(block, decoder)
+            block = _set_aside_undecodable(block, decoder, notes.detail)
             notes.looks_like = notes.looks_like or decoder.looks_like
         if block.rows:
             yield block
@@ -881,8 +883,9 @@ def _numbered_blocks(
         raise RowTooLong(_too_long(limit, first, fmt))
 
 
-def _set_aside_undecodable(block: StringBlock, decoder: _Decoder) -> StringBlock:
-    """Move the rows of ``block.batch`` holding undecodable bytes to ``block.undecodable``."""
+def _set_aside_undecodable(block: StringBlock, decoder: _Decoder, detail: bool = True) -> StringBlock:
+    """Move the rows of ``block.batch`` holding undecodable bytes to ``block.undecodable`` (without
+    ``detail``, only the first of them with its values and reason, the others by row number)."""
     batch = block.batch
     mask = None
     for column in batch.columns:
@@ -893,10 +896,10 @@ def _set_aside_undecodable(block: StringBlock, decoder: _Decoder) -> StringBlock
         return block
     lines = block.batch_lines()
     indices = pc.indices_nonzero(mask).to_numpy()
-    rows = batch.take(pa.array(indices)).to_pylist()
-    undecodable = [
-        _undecodable_row(int(lines[i]), row, decoder) for i, row in zip(indices, rows, strict=True)
-    ]
+    shown = indices if detail else indices[:1]
+    rows = batch.take(pa.array(shown)).to_pylist()
+    undecodable = [_undecodable_row(int(lines[i]), row, decoder) for i, row in zip(shown, rows, strict=True)]
+    undecodable += [UndecodableRow(int(lines[i]), (), "") for i in indices[len(shown) :]]
     return StringBlock(block.first_row, batch.filter(pc.invert(mask)), block.ragged, tuple(undecodable))
 
 
@@ -1243,7 +1246,7 @@ def profile_stream(
         return FileProfile(fmt, sniff.header_reason, (), 0, 0, tuple(problems) or ("empty file (no rows)",))
     names = _column_names(sniff, column_names)
     stats = [_ColumnStats() for _ in names]
-    notes = ReadNotes()
+    notes = ReadNotes(detail=False)
     rows = 0
     ragged: list[RaggedRow] = []  # the first one, and how many
     ragged_count = undecodable = 0
