@@ -225,6 +225,7 @@ def numbered_batches(
     block_size: int = DEFAULT_BLOCK_BYTES,
     key: str = "",
     max_field: int | None = None,
+    reopen=None,
 ) -> Iterator[TypedBatch]:
     """Typed batches of the table's ``columns`` (in that order), each with its rejected rows and its
     position in the file, so good rows can be numbered: by data row (1-based, the header not counted,
@@ -237,11 +238,13 @@ def numbered_batches(
     ``block_size`` bounds the text parsed at once; a row may be up to ``max_field`` bytes (default
     ``SF_MAX_FIELD_BYTES``) whatever the block size. A file that cannot be read to its end (bad gzip,
     a row over the limit, S3 breaking off) raises after the rows before the failure; with ``key`` the
-    error is a SourceReadError naming it.
+    error is a SourceReadError naming it. ``reopen()`` (a new body of the same object, from its start)
+    lets a stream that cannot seek be read again when a quoted value with line breaks is longer than
+    two blocks (see ``inference.iter_string_blocks``); a seekable one (read whole) needs none.
     """
     present = set(layout.catalog_names)
     blocks = iter_string_blocks(
-        stream, layout.format, list(layout.source_names), block_size=block_size, max_field=max_field
+        stream, layout.format, list(layout.source_names), block_size=block_size, max_field=max_field, reopen=reopen
     )
     try:
         for block in blocks:

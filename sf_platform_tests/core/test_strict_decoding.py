@@ -273,3 +273,15 @@ def test_lines_ending_in_cr_only_still_parse_in_small_blocks():
     data = b"id,name\r" + b"".join(b"%d,n%d\r" % (i, i) for i in range(1, 3001))
     batches = _read(data, block_size=1 << 10)
     assert [line for line, _ in _good(batches)] == list(range(1, 3001))
+
+
+def test_a_stream_that_cannot_seek_is_read_again_through_reopen():
+    data = _field_file(1 << 20, newlines=True)
+
+    def unseekable():
+        return _Unseekable(io.BufferedReader(io.BytesIO(data)))
+
+    body = unseekable()
+    head = read_head(body)
+    batches = _read(data, block_size=1 << 18, stream=PrefixedStream(head, body), reopen=unseekable)
+    assert [line for line, _ in _good(batches)] == [1, 2, 3] and _rejected(batches) == []
