@@ -139,10 +139,11 @@ def run_figures(env: dict) -> dict:
     """The latest run's own time, steps, start-up before its first step, and hop seconds (metadata)."""
     code = r"""
 import json, dagster as dg
+from dagster._core.events import DagsterEventType as T
 inst = dg.DagsterInstance.get()
 run = inst.get_runs(limit=1)[0]
 logs = inst.all_logs(run.run_id)
-t = lambda kind: [r.timestamp for r in logs if r.dagster_event and r.dagster_event.event_type_value == kind]
+t = lambda kind: [r.timestamp for r in logs if r.dagster_event and r.dagster_event.event_type_value == kind.value]
 hops = {}
 for r in logs:
     e = r.dagster_event
@@ -152,11 +153,13 @@ for r in logs:
         if s is not None:
             hop = m.asset_key.path[0]
             hops[hop] = hops.get(hop, 0) + s.value
-print(json.dumps({"run_s": round(t("RUN_SUCCESS")[0] - t("RUN_START")[0], 2), "steps": len(t("STEP_START")),
-                  "startup_s": round(t("STEP_START")[0] - t("RUN_START")[0], 2),
+print(json.dumps({"run_s": round(t(T.RUN_SUCCESS)[0] - t(T.RUN_START)[0], 2), "steps": len(t(T.STEP_START)),
+                  "startup_s": round(t(T.STEP_START)[0] - t(T.RUN_START)[0], 2),
                   "hop_seconds": {k: round(v, 2) for k, v in hops.items()}}))
 """
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=REPO)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO)
+    if out.returncode != 0:
+        sys.exit(f"reading the run failed: {out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
