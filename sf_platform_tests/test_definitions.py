@@ -67,10 +67,10 @@ def test_every_table_asset_tells_its_story_before_any_run(cfg):
         "snowflake": "SF_DEMO.RAW.{T}", "curated": "sf_raw_curated.{t}",
     }
     checks = {
-        "glue": {"files_match_catalog", "schema_vs_previous"},
+        "glue": {"files_match_catalog", "files_readable", "schema_vs_previous"},
         "mysql": {"mysql_matches_catalog", "rows_reconcile", "schema_vs_previous"},
         "snowflake": {"snowflake_matches_catalog", "rows_reconcile", "schema_vs_previous"},
-        "s3": set(), "curated": set(),
+        "s3": set(), "curated": {"rows_reconcile"},
     }
     seen = 0
     for key in graph.get_all_asset_keys():

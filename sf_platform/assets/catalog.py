@@ -1,5 +1,6 @@
-"""The crawl hop: one ``glue/<db>/<table>`` catalog entry per registered table, and the check that the
-landed files' columns fit it (``files_match_catalog``, blocking: the loads of that table wait)."""
+"""The crawl hop: one ``glue/<db>/<table>`` catalog entry per registered table, and its checks: the landed
+files' columns fit it (``files_match_catalog``, blocking: the loads of that table wait), and every file
+could be read (``files_readable``, a WARN naming the unreadable files; the loads go on without them)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from sf_platform.assets.metadata import table_metadata
 from sf_platform.assets.names import glue_key, s3_key
 from sf_platform.core import drift
 from sf_platform.core.catalog import column_schema, columns_of, explain_columns
+from sf_platform.core.inference import UnreadableFile, profile_from_dict
 from sf_platform.core.naming import is_data_key
 from sf_platform.core.registry import TableConfig
-from sf_platform.core.source_file import read_head, read_layout
-from sf_platform.hops.crawl import crawl_table
+from sf_platform.core.source_file import SourceReadError, open_source, read_head, read_layout
+from sf_platform.hops.crawl import PROFILE_CACHE_ROOT, CrawlReport, crawl_table
 
 FILES_MATCH_CATALOG = "files_match_catalog"
+FILES_READABLE = "files_readable"
 HEAD_BYTES = 64 * 1024
 HEAD_READERS = 16  # file heads read at once (S3 round trips)
 
@@ -45,11 +48,19 @@ class CrawlHop(Hop):
         return f"Glue Data Catalog entry of {table}: dialect, encoding, header, types over all rows."
 
     def checks(self, table: str, config: TableConfig) -> list[dg.AssetCheckSpec]:
-        return [dg.AssetCheckSpec(
-            FILES_MATCH_CATALOG, asset=self.key(table), blocking=True,
-            description="Columns in the landed files vs the catalog entry. Blocks the loads when files carry "
-            "columns the catalog will not take (UpdateBehavior LOG), so no data is silently dropped.",
-        )]
+        return [
+            dg.AssetCheckSpec(
+                FILES_MATCH_CATALOG, asset=self.key(table), blocking=True,
+                description="Columns in the landed files vs the catalog entry. Blocks the loads when files carry "
+                "columns the catalog will not take (UpdateBehavior LOG), so no data is silently dropped.",
+            ),
+            dg.AssetCheckSpec(
+                FILES_READABLE, asset=self.key(table),
+                description="Every landed file could be read by the crawl (WARN naming the unreadable ones: "
+                "bad gzip, not text, a row over SF_MAX_FIELD_BYTES, a failed GET). They are left out of "
+                "recordCount and of every load, and loaded once a readable version replaces them.",
+            ),
+        ]
 
     def materialize(self, run: TableRun) -> Outcome:
         glue = run.resources.glue
@@ -79,23 +90,46 @@ class CrawlHop(Hop):
             "schema_diff": dg.MetadataValue.json(report.diff.as_dict()),
             "notes": dg.MetadataValue.json(report.notes),
             "file_problems": dg.MetadataValue.json(report.problems),
+            "unreadable_files": dg.MetadataValue.json(report.unreadable),
+            "unreadable_file_count": len(report.unreadable),
             "columns_explained": dg.MetadataValue.md(explain_columns(report.columns)),
             "location": report.location,
         }
+        for key, reason in report.unreadable.items():
+            run.log("warning", f"{key}: unreadable, left out of the catalog counts and the loads: {reason}")
         if report.action == "empty" and glue.get_table(run.table) is None:
             run.log("info", f"{run.table}: no files yet; nothing to load")
             return Outcome(metadata, report, proceed=False)
         return Outcome(metadata, report)
 
     def evaluate(self, run: TableRun, names: set[str], outcome: Outcome | None) -> list[dg.AssetCheckResult]:
-        if FILES_MATCH_CATALOG not in names:
-            return []
-        result = self._files_vs_catalog(run)
-        if outcome is not None and not result.passed and result.severity == dg.AssetCheckSeverity.ERROR:
-            outcome.proceed = False
-            run.log("error", f"{run.table}: loads blocked by {FILES_MATCH_CATALOG}: {result.description}")
-        return [result]
+        results = []
+        if FILES_MATCH_CATALOG in names:
+            result = self._files_vs_catalog(run)
+            if outcome is not None and not result.passed and result.severity == dg.AssetCheckSeverity.ERROR:
+                outcome.proceed = False
+                run.log("error", f"{run.table}: loads blocked by {FILES_MATCH_CATALOG}: {result.description}")
+            results.append(result)
+        if FILES_READABLE in names:
+            results.append(self._files_readable(run, outcome))
+        return results
 
+    def _files_readable(self, run: TableRun, outcome: Outcome | None) -> dg.AssetCheckResult:
+        """WARN naming the files the crawl could not read: from this materialization's crawl, or, run on
+        its own, from the last crawl's profile cache (files whose version has not changed since)."""
+        key = self.key(run.table)
+        report = outcome.report if outcome is not None else None
+        if isinstance(report, CrawlReport):
+            unreadable, source = dict(report.unreadable), "this crawl"
+        else:
+            unreadable = _cached_unreadable(run.resources.landing, run.table)
+            if unreadable is None:
+                return dg.AssetCheckResult(
+                    asset_key=key, check_name=FILES_READABLE, passed=True,
+                    description="no crawl recorded yet: materialize the catalog entry to check the files",
+                )
+            source = "the last crawl"
+        return files_readable_result(key, unreadable, source)
     def _files_vs_catalog(self, run: TableRun) -> dg.AssetCheckResult:
         landing, glue, config = run.resources.landing, run.resources.glue, run.config
         entry = glue.get_table(run.table)
@@ -118,10 +152,52 @@ class CrawlHop(Hop):
                             update_behavior=config.schema_change.update_behavior.value)
 
 
+def files_readable_result(key: dg.AssetKey, unreadable: dict[str, str], source: str) -> dg.AssetCheckResult:
+    """The ``files_readable`` result: passed, or a WARN naming how many files and the first one."""
+    metadata = {"unreadable_files": dg.MetadataValue.json(unreadable), "unreadable_file_count": len(unreadable)}
+    if not unreadable:
+        return dg.AssetCheckResult(asset_key=key, check_name=FILES_READABLE, passed=True, metadata=metadata,
+                                   description=f"every file was read by {source}")
+    first = min(unreadable)
+    more = f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""
+    return dg.AssetCheckResult(
+        asset_key=key, check_name=FILES_READABLE, passed=False, severity=dg.AssetCheckSeverity.WARN,
+        metadata=metadata,
+        description=f"{len(unreadable)} file(s) unreadable, left out of the counts and loads: {first}{more}: "
+        f"{unreadable[first]}"[:300],
+    )
+
+
+def _cached_unreadable(landing, table: str) -> dict[str, str] | None:
+    """Key -> reason of the files the last crawl found unreadable and that are still there unchanged
+    (from its profile cache); None when there is no cache. A GET that failed is not cached: only a
+    materialization's check sees those."""
+    data = landing.read_json(f"{PROFILE_CACHE_ROOT}/{table}/profiles.json")
+    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(files, dict):
+        return None
+    current = {o["Key"]: o["ETag"] for o in landing.list_objects(f"{table}/") if is_data_key(o["Key"])}
+    found = {}
+    for name, entry in files.items():
+        if not isinstance(entry, dict) or current.get(name) != entry.get("etag"):
+            continue
+        try:
+            reason = profile_from_dict(entry["profile"]).unreadable
+        except (KeyError, TypeError, ValueError):
+            continue
+        if reason:
+            found[name] = reason
+    return found
+
+
 def _catalog_names(landing, key: str, config: TableConfig) -> list[str]:
-    """The catalog names of a file's columns, from its first bytes."""
-    body = landing.open(key)
+    """The catalog names of a file's columns, from its first bytes; none for a file that cannot be read
+    (``files_readable`` names it)."""
     try:
-        return list(read_layout(read_head(body, HEAD_BYTES), config).catalog_names)
-    finally:
-        body.close()
+        body = open_source(landing, key)
+        try:
+            return list(read_layout(read_head(body, HEAD_BYTES), config, key=key).catalog_names)
+        finally:
+            body.close()
+    except (SourceReadError, UnreadableFile):
+        return []

@@ -61,6 +61,8 @@ class MySQLHop(Hop):
             run.log("info", f"{run.table}: schema change: {change}")
         if report.rows_quarantined:
             run.log("warning", f"{run.table}: {report.rows_quarantined} rows quarantined: {report.quarantine_keys}")
+        for key, reason in report.files_failed.items():
+            run.log("warning", f"{run.table}: {key} not loaded (retried next run): {reason}")
         if report.files_deferred:
             run.log("warning", f"{run.table}: changed in S3 during the run, loaded next run: {report.files_deferred}")
         return Outcome(mirror_metadata(report), report)
@@ -97,6 +99,8 @@ def mirror_metadata(report: MirrorReport) -> dict:
         "files_skipped": report.files_skipped,
         "files_removed": len(report.files_removed),
         "files_deferred": len(report.files_deferred),
+        "files_failed": dg.MetadataValue.json(report.files_failed),
+        "files_failed_count": len(report.files_failed),
         "batches": report.batches,
         "bytes_loaded": report.bytes_loaded,
         "seconds": round(report.seconds, 3),

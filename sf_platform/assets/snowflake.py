@@ -64,6 +64,8 @@ class SnowflakeHop(Hop):
                                 run_id=run.run_id)
         if report.rows_rejected:
             run.log("warning", f"{run.table}: {report.rows_rejected} rows rejected: {report.quarantine_keys}")
+        for key, reason in report.files_failed.items():
+            run.log("warning", f"{run.table}: {key} not loaded (retried next run): {reason}")
         return Outcome(load_metadata(report), report)
 
     def evaluate(self, run: TableRun, names: set[str], outcome: Outcome | None) -> list[dg.AssetCheckResult]:
@@ -113,6 +115,8 @@ def load_metadata(report: SnowflakeReport) -> dict:
         "files_loaded": len(report.files_loaded),
         "files_skipped": report.files_skipped,
         "files_removed": len(report.files_removed),
+        "files_failed": dg.MetadataValue.json(report.files_failed),
+        "files_failed_count": len(report.files_failed),
         "parts_staged": report.parts_staged,
         "batches": report.batches,
         "lock_wait_seconds": round(report.lock_wait_seconds, 3),

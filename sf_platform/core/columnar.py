@@ -163,6 +163,11 @@ class CuratedLedger:
         changed (an empty ETag), so it is rewritten; files whose source is gone still count as deleted."""
         return {k: LedgerEntry(k, f.etag if f.schema == schema else "", f.rows) for k, f in self.files.items()}
 
+    def totals(self) -> tuple[int, int]:
+        """(rows in the curated files, rows quarantined by curation) over every source object: the two
+        sides of the curated reconciliation against the catalog's recordCount."""
+        return sum(f.rows for f in self.files.values()), sum(f.rejected for f in self.files.values())
+
     def curated_keys(self) -> set[str]:
         """Every curated file the ledger names (a file under the table's prefix that is not one of these
         holds rows no source points to: an orphan)."""

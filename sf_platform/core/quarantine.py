@@ -37,3 +37,26 @@ def _csv_bytes(rows) -> bytes:
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(rows)
     return out.getvalue().encode("utf-8")
+
+
+# ---- whole files that cannot be read
+
+
+def unreadable_key(target: str, table: str, source_key: str, etag: str) -> str:
+    """Where the record of a source object version that could not be read at all goes: one per
+    (target, object version), beside the object's rejected-rows file."""
+    return quarantine_key(target, table, source_key, etag).removesuffix(".rejected.csv") + ".unreadable.csv"
+
+
+def unreadable_record(source_key: str, etag: str, reason: str) -> bytes:
+    """The record of an unreadable file: its key, version and why (its bytes stay where they are)."""
+    return _csv_bytes([["source_key", "etag", "reason"], [source_key, normalize_etag(etag), reason]])
+
+
+def quarantine_unreadable(bucket, target: str, table: str, source_key: str, etag: str, reason: str) -> str:
+    """Write the record of an unreadable object version once (a later run that fails on the same version
+    finds it and writes nothing); -> its key. ``bucket``: the landing bucket (``head``, ``put``)."""
+    key = unreadable_key(target, table, source_key, etag)
+    if bucket.head(key) is None:
+        bucket.put(key, unreadable_record(source_key, etag, reason), ContentType="text/csv")
+    return key

@@ -34,8 +34,13 @@ Exactly once without transactions, in this order:
    by step 1 of the next run) or a retired file the ledger no longer names (likewise). Until the old
    file is deleted, a query may count a moved object's rows twice: a few requests per batch, or until
    the next run after a crash.
-4. An object that fails to read is reported in ``problems`` and left out of its batch's file; if its
-   rows were in a retired file, its ledger entry goes with that file, so the next run curates it again.
+4. An object that cannot be read (a GET failing, bad gzip, not text, a row over SF_MAX_FIELD_BYTES)
+   is reported in ``problems`` (key -> reason: the curated hop's failed files), gets one quarantine
+   record per version (``_quarantine/curated/<table>/<key>.<etag>.unreadable.csv``) and is left out of
+   its batch's file and of the ledger; if its rows were in a retired file, its ledger entry goes with
+   that file, so the next run curates it again. A small object is typed whole before any of its rows is
+   written; a streamed one is alone in its batch, whose file is then not uploaded. Any other error
+   (an upload, the ledger) fails the hop: rows are never silently missing.
 """
 
 from __future__ import annotations
@@ -61,14 +66,17 @@ from sf_platform.core.columnar import CuratedFile, CuratedLedger
 from sf_platform.core.conversion import RejectedRow, TargetColumn
 from sf_platform.core.ledger import SourceObject, plan_loads
 from sf_platform.core.naming import is_data_key, partition_values
-from sf_platform.core.quarantine import quarantine_csv, quarantine_key
+from sf_platform.core.quarantine import quarantine_csv, quarantine_key, quarantine_unreadable
 from sf_platform.core.read_ahead import read_ahead
 from sf_platform.core.registry import TableConfig
 from sf_platform.core.source_file import (
     PrefixedStream,
+    SourceReadError,
     numbered_batches,
+    open_source,
     read_head,
     read_layout,
+    read_source,
     unknown_columns,
 )
 from sf_platform.resources.aws import GlueCatalog, LandingBucket
@@ -111,7 +119,7 @@ class CurateReport:
     rows_quarantined: int = 0  # this run
     quarantine_keys: list[str] = field(default_factory=list)
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
-    problems: dict[str, str] = field(default_factory=dict)  # source key -> why it was not curated
+    problems: dict[str, str] = field(default_factory=dict)  # source key -> why it could not be read (not curated)
     partitions_added: int = 0
     partitions_updated: int = 0
     partitions_removed: int = 0
@@ -328,10 +336,11 @@ def _curate_batch(ctx: _Curation, batch: Sequence[SourceObject]) -> None:
                 path, ctx.bucket.bucket, key,
                 ExtraArgs={"Metadata": metadata, "ContentType": "application/vnd.apache.parquet"},
             )
-    except Exception as exc:  # one bad batch must not stop the others; reported per source object
-        with ctx.lock:
-            for obj in batch:
-                ctx.report.problems.setdefault(obj.key, f"not curated: {exc}")
+    except SourceReadError as exc:  # a streamed object (alone in its batch) broke off: no file for it
+        failed = {o.key: o for o in batch}.get(exc.key)
+        if failed is None:
+            raise
+        _failed(ctx, failed, exc.reason)
         return
     finally:
         rows.close()
@@ -368,8 +377,7 @@ def _batch_rows(ctx: _Curation, batch: Sequence[SourceObject], done: list[_Sourc
     objects whose rows were written."""
     for source in _read_sources(ctx, batch):
         if source.error:
-            with ctx.lock:
-                ctx.report.problems[source.obj.key] = f"not curated: {source.error}"
+            _failed(ctx, source.obj, source.error)
             continue
         done.append(source)
         for good in source.batches:
@@ -406,39 +414,51 @@ def _read_sources(ctx: _Curation, batch: Sequence[SourceObject]) -> Iterator[_So
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _failed(ctx: _Curation, obj: SourceObject, reason: str) -> None:
+    """Report an object that could not be read (key -> reason, one quarantine record per version)."""
+    record = quarantine_unreadable(ctx.bucket, QUARANTINE_TARGET, ctx.table, obj.key, obj.etag, reason)
+    with ctx.lock:
+        ctx.report.problems[obj.key] = reason
+        if record not in ctx.report.quarantine_keys:
+            ctx.report.quarantine_keys.append(record)
+
+
 def _read_whole(ctx: _Curation, obj: SourceObject) -> _Source:
     source = _Source(obj)
     try:
-        body = ctx.bucket.open(obj.key)
-        try:
-            data = body.read()
-        finally:
-            body.close()
-        source.batches = list(_typed(ctx, source, io.BytesIO(data)))
-    except Exception as exc:  # reported per object by the writer
-        source.error, source.batches, source.rejected = str(exc) or type(exc).__name__, (), []
+        source.batches = list(_typed(ctx, source, io.BytesIO(read_source(ctx.bucket, obj.key))))
+    except SourceReadError as exc:  # reported per object by the writer
+        source.error, source.batches, source.rejected = exc.reason, (), []
     return source
 
 
 def _streamed(ctx: _Curation, source: _Source) -> Iterator[pa.RecordBatch]:
-    body = ctx.bucket.open(source.obj.key)
+    opened = [open_source(ctx.bucket, source.obj.key)]
+
+    def reopen():
+        opened.append(open_source(ctx.bucket, source.obj.key))
+        return opened[-1]
+
     try:
         # The next block is read, parsed and typed while the current one is encoded and compressed.
-        yield from read_ahead(_typed(ctx, source, body), name="curate-reader")
+        yield from read_ahead(_typed(ctx, source, opened[0], reopen), name="curate-reader")
     finally:
-        body.close()
+        for body in opened:
+            body.close()
 
 
-def _typed(ctx: _Curation, source: _Source, stream) -> Iterator[pa.RecordBatch]:
+def _typed(ctx: _Curation, source: _Source, stream, reopen=None) -> Iterator[pa.RecordBatch]:
     """The good rows of one source object's stream, typed against the catalog; its rejected rows are
-    collected in ``source.rejected``."""
+    collected in ``source.rejected``. A file that cannot be read raises SourceReadError naming it."""
+    key = source.obj.key
     head = read_head(stream)
-    layout = read_layout(head, ctx.config)
+    layout = read_layout(head, ctx.config, key=key)
     ignored = unknown_columns(layout, ctx.targets)
     if ignored:
         with ctx.lock:
-            ctx.report.ignored_columns[source.obj.key] = ignored
-    yield from _good_batches(numbered_batches(PrefixedStream(head, stream), layout, ctx.targets), source.rejected)
+            ctx.report.ignored_columns[key] = ignored
+    typed = numbered_batches(PrefixedStream(head, stream), layout, ctx.targets, key=key, reopen=reopen)
+    yield from _good_batches(typed, source.rejected)
 
 
 def _quarantine(ctx: _Curation, source: _Source) -> str:

@@ -15,6 +15,14 @@ each block is checked before it is sent; on the first value too long the batch i
 objects are measured, the columns are widened with ALTER TABLE, and the batch is loaded again. An
 object replaced or deleted in S3 since the listing is left for the next run; the rest of its batch
 loads.
+
+One bad file never blocks the rest: an object that cannot be read (a GET failing, bad gzip, not text, a
+row over SF_MAX_FIELD_BYTES) is reported in ``MirrorReport.files_failed`` with its key and reason, gets
+one quarantine record per version (``_quarantine/mysql/<table>/<key>.<etag>.unreadable.csv``), and is
+not written to the ledger, so the next run tries it again. Its batch is rolled back and loaded again
+without it (no partial rows of it ever commit); the table's other objects load in the same run. An object
+that was loaded before and is now replaced by an unreadable version has its old rows removed: the
+table mirrors the readable files, as the catalog's recordCount counts them.
 """
 
 from __future__ import annotations
@@ -45,12 +53,19 @@ from sf_platform.core.conversion import RejectedRow, TargetColumn, mysql_ready
 from sf_platform.core.identifiers import quote_mysql
 from sf_platform.core.ledger import LedgerEntry, SourceObject, plan_loads, source_id
 from sf_platform.core.naming import is_data_key, partition_values
-from sf_platform.core.quarantine import quarantine_header, quarantine_key, quarantine_rows
+from sf_platform.core.quarantine import (
+    quarantine_header,
+    quarantine_key,
+    quarantine_rows,
+    quarantine_unreadable,
+)
 from sf_platform.core.registry import TableConfig
 from sf_platform.core.source_file import (
     PrefixedStream,
+    SourceReadError,
     TypedBatch,
     numbered_batches,
+    open_source,
     read_head,
     read_layout,
     unknown_columns,
@@ -116,6 +131,7 @@ class MirrorReport:
     files_skipped: int = 0
     files_removed: list[str] = field(default_factory=list)
     files_deferred: list[str] = field(default_factory=list)  # changed in S3 during the run
+    files_failed: dict[str, str] = field(default_factory=dict)  # key -> why it could not be read (not loaded)
     bytes_loaded: int = 0
     seconds: float = 0.0
     quarantine_keys: list[str] = field(default_factory=list)
@@ -213,7 +229,6 @@ class _Mirror:
     def __init__(self, conn, bucket, database, table, config: TableConfig, run_id, report: MirrorReport):
         self.conn, self.bucket, self.database, self.table = conn, bucket, database, table
         self.config, self.run_id, self.report = config, run_id, report
-        self.s3 = bucket.client()  # one client for the run: each new one loads the S3 service model again
         self.columns = report.columns
         self.data_columns = [c for c in self.columns if not c.partition]
         self.targets = [TargetColumn(c.catalog, c.type) for c in self.data_columns]
@@ -272,6 +287,9 @@ class _Mirror:
             self._load(batch, self.table, record=True)
         for gone in plan.deleted:
             self._remove(gone.key)
+        for key in self.report.files_failed:
+            if key in ledger:  # its loaded version was replaced by one that cannot be read
+                self._remove(key, removed=False)
 
     def _rebuild(self, objects: Sequence[SourceObject]) -> None:
         """Load every object into a staging table, then swap it in with one atomic RENAME TABLE.
@@ -280,16 +298,24 @@ class _Mirror:
         objects whose ledger rows are missing or stale, deleting their rows first, which converges."""
         _check_source_ids([o.key for o in objects])
         staging, old = work_tables(self.table)
-        self._execute(
-            ddl.mysql_create_table(
-                self.database, staging, [c.spec for c in self.columns], if_not_exists=False
+        try:
+            self._execute(
+                ddl.mysql_create_table(
+                    self.database, staging, [c.spec for c in self.columns], if_not_exists=False
+                )
             )
-        )
-        loaded: list[_Loaded] = []
-        for batch in self._batches(sorted(objects, key=lambda o: o.key)):
-            loaded += self._load(batch, staging, record=False)
-        self._execute(f"CREATE TABLE IF NOT EXISTS {self._ref(self.table)} LIKE {self._ref(staging)}")
-        self._swap(staging, old)
+            loaded: list[_Loaded] = []
+            for batch in self._batches(sorted(objects, key=lambda o: o.key)):
+                loaded += self._load(batch, staging, record=False)
+            self._execute(f"CREATE TABLE IF NOT EXISTS {self._ref(self.table)} LIKE {self._ref(staging)}")
+            self._swap(staging, old)
+        except BaseException:
+            # A failed rebuild leaves no staging table behind (the live table is untouched); a broken
+            # connection's error must not hide the original one (the next run drops it then).
+            with suppress(pymysql.MySQLError, OSError):
+                self.conn.rollback()
+                self._execute(f"DROP TABLE IF EXISTS {self._ref(staging)}")
+            raise
         with self.conn.cursor() as cur:
             cur.execute(
                 f"DELETE FROM {self._ref(ddl.MYSQL_LEDGER_TABLE, q=_q)} WHERE table_name = %s", (self.table,)
@@ -380,7 +406,8 @@ class _Mirror:
         """Load a batch of objects into ``target`` in one transaction; what was loaded, per object.
 
         An object replaced or deleted in S3 since the listing is deferred and the rest of the batch
-        loaded again without it; a value too long for its column widens the column and the batch is
+        loaded again without it; so is an object that cannot be read (reported in ``files_failed``,
+        left out of the ledger); a value too long for its column widens the column and the batch is
         loaded again."""
         pending = list(batch)
         widened = False
@@ -390,6 +417,8 @@ class _Mirror:
             except _ObjectChanged as exc:
                 self.report.files_deferred.append(exc.key)
                 pending = [o for o in pending if o.key != exc.key]
+            except SourceReadError as exc:
+                pending = self._without_failed(pending, exc)
             except _TooLong as exc:
                 if widened:
                     raise MirrorError(
@@ -401,8 +430,24 @@ class _Mirror:
                     self.report.files_deferred.append(changed.key)
                     pending = [o for o in pending if o.key != changed.key]
                     continue  # measure again without it
+                except SourceReadError as failed:
+                    pending = self._without_failed(pending, failed)
+                    continue
                 widened = True
         return []
+
+    def _without_failed(self, pending: Sequence[SourceObject], exc: SourceReadError) -> list[SourceObject]:
+        """Report the object that could not be read (its key, the reason, one quarantine record per
+        version) and return the batch without it, to be loaded again: nothing of it was committed."""
+        failed = [o for o in pending if o.key == exc.key]
+        if not failed:  # cannot name one of the batch's objects: not a per-file failure
+            raise exc
+        obj = failed[0]
+        self.report.files_failed[obj.key] = exc.reason
+        record = quarantine_unreadable(self.bucket, "mysql", self.table, obj.key, obj.etag, exc.reason)
+        if record not in self.report.quarantine_keys:
+            self.report.quarantine_keys.append(record)
+        return [o for o in pending if o.key != obj.key]
 
     def _load_once(self, objects: Sequence[SourceObject], target: str, record: bool) -> list[_Loaded]:
         limits = self._string_limits(target)
@@ -439,22 +484,28 @@ class _Mirror:
     def _partitions(self, obj: SourceObject) -> dict[str, str]:
         return partition_values(obj.key, f"{self.table}/")
 
-    def _typed(self, obj: SourceObject, body) -> Iterator[TypedBatch]:
-        """The object's rows as typed batches. An object that cannot be read (a truncated gzip, a
-        broken connection) raises MirrorError naming it. File columns the catalog does not know are
-        recorded in ``ignored``."""
+    def _typed(self, obj: SourceObject, body, reopen=None) -> Iterator[TypedBatch]:
+        """The object's rows as typed batches. An object that cannot be read (a truncated gzip, not
+        text, a broken connection) raises SourceReadError naming it. File columns the catalog does not
+        know are recorded in ``ignored``. ``reopen``: a new body of the same version (large objects)."""
         try:
             head = read_head(body)
-            layout = read_layout(head, self.config)
+            layout = read_layout(head, self.config, key=obj.key)
             unknown = unknown_columns(layout, self.targets)
             if unknown:
                 self.ignored[obj.key] = unknown
             stream = PrefixedStream(head, body)
-            yield from numbered_batches(stream, layout, self.targets, block_size=BLOCK_BYTES)
+            yield from numbered_batches(
+                stream, layout, self.targets, block_size=BLOCK_BYTES, key=obj.key, reopen=reopen
+            )
+        except SourceReadError as exc:
+            if isinstance(exc.__cause__, _ObjectChanged):  # replaced while it was read again
+                raise exc.__cause__ from None
+            raise
         except (_TooLong, _ObjectChanged, MirrorError):
             raise
         except Exception as exc:
-            raise MirrorError(f"{obj.key}: cannot be read: {type(exc).__name__}: {exc}") from exc
+            raise SourceReadError(obj.key, f"{type(exc).__name__}: {exc}") from exc
 
     def _sources(
         self, objects: Sequence[SourceObject]
@@ -498,11 +549,17 @@ class _Mirror:
         return list(self._typed(obj, io.BytesIO(data)))
 
     def _read_large(self, obj: SourceObject) -> Iterator[TypedBatch]:
-        body = self._open(obj)
+        opened = [self._open(obj)]
+
+        def reopen():
+            opened.append(self._open(obj))
+            return opened[-1]
+
         try:
-            yield from self._typed(obj, body)
+            yield from self._typed(obj, opened[0], reopen)
         finally:
-            body.close()
+            for body in opened:
+                body.close()
 
     def _load_rows(self, cur, target: str, feed: _RowFeed) -> None:
         columns = [c.mysql for c in self.data_columns] + list(_STREAM_BOOKKEEPING)
@@ -574,11 +631,15 @@ class _Mirror:
         return longest
 
     def _open(self, obj: SourceObject):
-        """The object's body, provided it is still the version listed (a newer one waits for the next run)."""
+        """The object's body, provided it is still the version listed (a newer one waits for the next
+        run); its read errors, and a GET that fails otherwise, are SourceReadErrors naming it."""
         try:
-            return self.s3.get_object(Bucket=self.bucket.bucket, Key=obj.key, IfMatch=f'"{obj.etag}"')["Body"]
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("PreconditionFailed", "412", "NoSuchKey", "404"):
+            return open_source(self.bucket, obj.key, IfMatch=f'"{obj.etag}"')
+        except SourceReadError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ClientError) and cause.response["Error"]["Code"] in (
+                "PreconditionFailed", "412", "NoSuchKey", "404",
+            ):
                 raise _ObjectChanged(obj.key) from None
             raise
 
@@ -589,7 +650,7 @@ class _Mirror:
         self.bucket.upload_file(spool.path(), key)
         return key
 
-    def _remove(self, key: str) -> None:
+    def _remove(self, key: str, *, removed: bool = True) -> None:
         with self.conn.cursor() as cur:
             cur.execute(
                 f"DELETE FROM {self._ref(self.table, q=_q)} WHERE {_q(ddl.MYSQL_SOURCE_ID_COLUMN)} = %s",
@@ -600,7 +661,8 @@ class _Mirror:
                 (self.table, key),
             )
         self.conn.commit()
-        self.report.files_removed.append(key)
+        if removed:
+            self.report.files_removed.append(key)
 
     # ---------------------------------------------------------------- ledger
 

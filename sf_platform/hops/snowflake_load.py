@@ -32,6 +32,15 @@ Three write modes (``snowflake.write_mode``):
   with an empty key are rejected (quarantined with the reason). A deleted object only leaves the
   ledger: merged rows are state, not a copy of one file.
 
+One bad file never blocks the rest: an object that cannot be read (a GET failing, bad gzip, not text,
+a row over SF_MAX_FIELD_BYTES) is reported in ``SnowflakeReport.files_failed`` with its key and reason,
+gets one quarantine record per version (``_quarantine/snowflake/<table>/<key>.<etag>.unreadable.csv``)
+and no ledger row, so the next run tries it again; the rest of its batch and the table's other objects
+load in the same run. A small object fails before any of its rows is staged; a streamed one that fails
+after some of its rows went into the batch's parts makes the batch be prepared again without it, under
+a new stage directory (nothing of it is copied). In append mode an object replaced by an unreadable
+version has its old rows removed (the table holds the readable files, as recordCount counts them).
+
 One run at a time per table: the whole plan-load-record sequence holds the table's lock (a claim in
 ``_SF_LOCKS``, see ``snowflake_sql``), and every load transaction commits only while the claim is still
 fresh, so two overlapping runs never load a file twice. Staging tables are named per run; the stage
@@ -75,11 +84,13 @@ from sf_platform.core.conversion import RejectedRow, TargetColumn
 from sf_platform.core.identifiers import quote_snowflake, snowflake_name
 from sf_platform.core.ledger import LedgerEntry, SourceObject, plan_loads
 from sf_platform.core.naming import is_data_key, partition_values
-from sf_platform.core.quarantine import quarantine_csv, quarantine_key
+from sf_platform.core.quarantine import quarantine_csv, quarantine_key, quarantine_unreadable
 from sf_platform.core.registry import TableConfig
 from sf_platform.core.source_file import (
     PrefixedStream,
+    SourceReadError,
     numbered_batches,
+    open_source,
     read_head,
     read_layout,
     unknown_columns,
@@ -134,6 +145,7 @@ class SnowflakeReport:
     files_loaded: list[str] = field(default_factory=list)
     files_skipped: int = 0
     files_removed: list[str] = field(default_factory=list)
+    files_failed: dict[str, str] = field(default_factory=dict)  # key -> why it could not be read (not loaded)
     bytes_loaded: int = 0
     parts_staged: int = 0
     batches: int = 0  # groups of objects loaded with one COPY (internal) and one transaction (append)
@@ -411,11 +423,12 @@ def _append(ctx: _Load, plan, objects) -> None:
                 _write_ledger(ctx, batch.objects, loaded)
                 _heartbeat(ctx)
             _count(ctx, batch, loaded)
-    if plan.deleted:
+    unreadable = [k for k in ctx.report.files_failed if k in replaced]  # their loaded version was replaced
+    if plan.deleted or unreadable:
         gone = [g.key for g in plan.deleted]
         with _transaction(ctx.cur):
-            _delete_rows(ctx, gone)
-            _delete_ledger(ctx, gone)
+            _delete_rows(ctx, gone + unreadable)
+            _delete_ledger(ctx, gone + unreadable)
             _heartbeat(ctx)
         ctx.report.files_removed.extend(gone)
 
@@ -634,9 +647,38 @@ def _prepared_batches(ctx: _Load, objects: Sequence[SourceObject], *, row_number
     with _ReadAhead(objects, work, ahead, weight) as done:
         for group in batches(objects, max_objects=BATCH_OBJECTS, max_bytes=BATCH_BYTES):
             if ctx.external:
-                yield _Batch([_prepare_external(ctx, obj, done.take(obj)) for obj in group])
-            else:
-                yield _prepare_internal(ctx, group, done, row_numbers)
+                prepared = [p for obj in group if (p := _prepare_external(ctx, obj, done.take(obj))) is not None]
+                if prepared:
+                    yield _Batch(prepared)
+                continue
+            try:
+                batch = _prepare_internal(ctx, group, done, row_numbers)
+            except _Redo as redo:
+                # Rows of the failed object are in the parts: the rest of the group is prepared again,
+                # read again, under a new stage directory (the old one is never copied).
+                _fail(ctx, redo.obj, redo.reason)
+                rest = [o for o in group if o.key != redo.obj.key]
+                yield from _prepared_batches(ctx, rest, row_numbers=row_numbers)
+                continue
+            if batch.objects:
+                yield batch
+
+
+class _Redo(Exception):
+    """A streamed object failed after some of its rows went into its batch's parts."""
+
+    def __init__(self, obj: SourceObject, reason: str):
+        super().__init__(obj.key, reason)
+        self.obj, self.reason = obj, reason
+
+
+def _fail(ctx: _Load, obj: SourceObject, reason: str) -> None:
+    """Report an object that could not be read: key and reason, one quarantine record per version; it
+    gets no ledger row, so the next run tries it again."""
+    ctx.report.files_failed[obj.key] = reason
+    record = quarantine_unreadable(ctx.bucket, "snowflake", ctx.table, obj.key, obj.etag, reason)
+    if record not in ctx.report.quarantine_keys:
+        ctx.report.quarantine_keys.append(record)
 
 
 def _copy(ctx: _Load, batch: _Batch, into_ref: str) -> dict[str, int]:
@@ -763,19 +805,49 @@ def _prepare_internal(ctx: _Load, group: Sequence[SourceObject], done: _ReadAhea
 
     with tempfile.TemporaryDirectory(prefix="sf_snowflake_") as tmp:
         parts = _Parts(tmp, put)
-        for obj in group:
-            typed = done.take(obj)
-            if typed is None:  # a large object: streamed and typed here, straight into the parts
-                typed = _Typed(obj)
-                for rows in _typed_rows(ctx, obj, ctx.bucket.open(obj.key), typed, row_numbers):
-                    parts.write(rows)
-            else:
-                for rows in typed.batches:
-                    parts.write(rows)
-            batch.objects.append(_typed_object(ctx, typed))
-        parts.finish_part()
+        try:
+            for index, obj in enumerate(group):
+                typed = done.take(obj)
+                if typed is None:  # a large object: streamed and typed here, straight into the parts
+                    typed = _stream_into(ctx, obj, parts, row_numbers)
+                    if typed.failed and typed.rows:
+                        for rest in group[index + 1 :]:  # keep the read-ahead in step with the objects
+                            done.take(rest)
+                        raise _Redo(obj, typed.failed)
+                else:
+                    for rows in typed.batches:
+                        parts.write(rows)
+                if typed.failed:
+                    _fail(ctx, obj, typed.failed)
+                    continue
+                batch.objects.append(_typed_object(ctx, typed))
+            parts.finish_part()
+        finally:
+            if parts.writer is not None:
+                parts.writer.close()
         batch.files = parts.names
     return batch
+
+
+def _stream_into(ctx: _Load, obj: SourceObject, parts: _Parts, row_numbers: bool) -> _Typed:
+    """A large object streamed from S3 and typed straight into ``parts``; ``failed`` says why it could
+    not be read to its end (``rows``: how many of its rows went into the parts before)."""
+    typed = _Typed(obj)
+    opened: list = []
+
+    def reopen():
+        opened.append(open_source(ctx.bucket, obj.key))
+        return opened[-1]
+
+    try:
+        for rows in _typed_rows(ctx, obj, reopen(), typed, row_numbers, reopen=reopen):
+            parts.write(rows)
+    except SourceReadError as exc:
+        typed.failed = exc.reason
+    finally:
+        for body in opened:
+            body.close()
+    return typed
 
 
 @dataclass
@@ -788,34 +860,43 @@ class _Typed:
     rows: int = 0
     rejected: list[RejectedRow] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    failed: str = ""  # why the object could not be read (then none of its rows is loaded)
 
 
 def _read_small(ctx: _Load, obj: SourceObject, *, row_numbers: bool) -> _Typed:
-    """A small object read whole and typed (on a read-ahead thread: touches nothing shared)."""
+    """A small object read whole and typed (on a read-ahead thread: touches nothing shared). One that
+    cannot be read comes back with ``failed`` set and no rows."""
     typed = _Typed(obj)
-    typed.batches = list(_typed_rows(ctx, obj, io.BytesIO(_read(ctx.bucket, obj.key)), typed, row_numbers))
+    try:
+        typed.batches = list(_typed_rows(ctx, obj, io.BytesIO(_read(ctx.bucket, obj.key)), typed, row_numbers))
+    except SourceReadError as exc:
+        return _Typed(obj, failed=exc.reason)
     return typed
 
 
 def _read(bucket: LandingBucket, key: str, size: int | None = None) -> bytes:
-    body = bucket.open(key)
+    body = open_source(bucket, key)
     try:
         return body.read() if size is None else read_head(body, size)
     finally:
         body.close()
 
 
-def _typed_rows(ctx: _Load, obj: SourceObject, body, typed: _Typed, row_numbers: bool) -> Iterator[pa.RecordBatch]:
+def _typed_rows(
+    ctx: _Load, obj: SourceObject, body, typed: _Typed, row_numbers: bool, *, reopen=None
+) -> Iterator[pa.RecordBatch]:
     """``obj``'s good rows, named for Snowflake, with their source key, partition values and (merge) row
-    numbers; the rejected rows (and merge rows without a key) and unknown columns go to ``typed``."""
+    numbers; the rejected rows (and merge rows without a key) and unknown columns go to ``typed``. A file
+    that cannot be read raises SourceReadError naming it."""
     partitions = partition_values(obj.key, f"{ctx.table}/")
     keys = list(ctx.config.snowflake.merge_keys) if ctx.config.snowflake.write_mode == "merge" else []
     data_columns = ctx.data_columns
     try:
         head = read_head(body)
-        layout = read_layout(head, ctx.config)
+        layout = read_layout(head, ctx.config, key=obj.key)
         typed.ignored = unknown_columns(layout, data_columns)
-        for block in numbered_batches(PrefixedStream(head, body), layout, data_columns):
+        batches_ = numbered_batches(PrefixedStream(head, body), layout, data_columns, key=obj.key, reopen=reopen)
+        for block in batches_:
             good = block.good
             typed.rejected.extend(block.rejected)
             if keys and good.num_rows:
@@ -838,7 +919,8 @@ def _typed_object(ctx: _Load, typed: _Typed) -> _Prepared:
         qkey = quarantine_key("snowflake", ctx.table, obj.key, obj.etag)
         rejected = sorted(typed.rejected, key=lambda r: r.line)
         ctx.bucket.put(qkey, quarantine_csv(obj.key, [c.name for c in ctx.data_columns], rejected))
-        ctx.report.quarantine_keys.append(qkey)
+        if qkey not in ctx.report.quarantine_keys:  # a batch prepared again writes the same file again
+            ctx.report.quarantine_keys.append(qkey)
     return _Prepared(obj, rows=typed.rows, rejected=len(typed.rejected))
 
 
@@ -872,13 +954,23 @@ def _with_constants(batch: pa.RecordBatch, source_key: str, partition_keys, part
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
-def _read_external_head(ctx: _Load, obj: SourceObject) -> bytes:
-    return _read(ctx.bucket, obj.key, EXTERNAL_HEAD_BYTES)
+def _read_external_head(ctx: _Load, obj: SourceObject) -> bytes | SourceReadError:
+    try:
+        return _read(ctx.bucket, obj.key, EXTERNAL_HEAD_BYTES)
+    except SourceReadError as exc:  # reported by the caller, in order
+        return exc
 
 
-def _prepare_external(ctx: _Load, obj: SourceObject, head: bytes) -> _Prepared:
-    """Map the file's fields to catalog columns from its first bytes; the rows stay in S3."""
-    layout = read_layout(head, ctx.config)
+def _prepare_external(ctx: _Load, obj: SourceObject, head: bytes | SourceReadError) -> _Prepared | None:
+    """Map the file's fields to catalog columns from its first bytes; the rows stay in S3. None (and
+    the object reported) when its first bytes cannot be read or are not text."""
+    try:
+        if isinstance(head, SourceReadError):
+            raise head
+        layout = read_layout(head, ctx.config, key=obj.key)
+    except SourceReadError as exc:
+        _fail(ctx, obj, exc.reason)
+        return None
     ignored = unknown_columns(layout, ctx.data_columns)
     if ignored:
         ctx.report.ignored_columns[obj.key] = ignored

@@ -104,9 +104,10 @@ class LandingBucket(dg.ConfigurableResource):
             for o in self.list_objects(prefix)
         ]
 
-    def open(self, key: str):
-        """A streaming, file-like body of an object (read in chunks, never whole in memory)."""
-        return self.client().get_object(Bucket=self.bucket, Key=key)["Body"]
+    def open(self, key: str, **get_args: Any):
+        """A streaming, file-like body of an object (read in chunks, never whole in memory); ``get_args``
+        go to GetObject (``IfMatch``: only that version)."""
+        return self.client().get_object(Bucket=self.bucket, Key=key, **get_args)["Body"]
 
     def head(self, key: str) -> dict | None:
         try:
@@ -166,7 +167,9 @@ class LandingBucket(dg.ConfigurableResource):
 
         ``source`` is the object as listed or headed (``Size``/``ContentLength`` and ``ETag``); the copy
         must hold exactly that content. Returns the copy's ``ETag`` and ``ContentLength``. Raises
-        MoveError when the copy does not match; the failed copy is then removed, the source kept.
+        MoveError when the copy does not match; the failed copy is then removed, the source kept. Any
+        other error while verifying (a HEAD or a checksum read failing) removes the copy too, then
+        propagates: an unverified copy is never left behind.
         """
         source = source if source is not None else self.head(source_key)
         if source is None:
@@ -176,21 +179,38 @@ class LandingBucket(dg.ConfigurableResource):
             etag = self._copy(source_key, dest_key, size, source["ETag"])
         except ClientError as exc:
             raise MoveError(f"{source_key}: copy to {dest_key} failed: {exc}") from None
+        except BaseException:
+            # The connection broke (or the run was stopped) during the copy: it may have been made.
+            # ``dest_key`` did not exist before (callers copy only to free names), so remove it.
+            self._remove_copy(dest_key, None)
+            raise
         if normalize_etag(etag) == normalize_etag(source["ETag"]):
             # The copy's checksum is the source's (both MD5s, or both of the same parts): same bytes,
             # so the same size; no need to ask again.
             return {"ETag": etag, "ContentLength": size}
-        dest = self.head(dest_key)
-        problem = None
-        if dest is None or _size(dest) != size:
-            problem = "has the wrong size"
-        elif not self.same_content(source, dest, source_key, dest_key):
-            problem = "has different content"
+        try:
+            dest = self.head(dest_key)
+            problem = None
+            if dest is None or _size(dest) != size:
+                problem = "has the wrong size"
+            elif not self.same_content(source, dest, source_key, dest_key):
+                problem = "has different content"
+        except BaseException:
+            self._remove_copy(dest_key, etag)
+            raise
         if problem:
             if dest is not None:
                 self.delete(dest_key)
             raise MoveError(f"{source_key}: copy to {dest_key} {problem}; copy removed, source kept")
         return {"ETag": dest["ETag"], "ContentLength": size}
+
+    def _remove_copy(self, dest_key: str, etag: str | None) -> None:
+        """Remove a copy that could not be verified (only while it is still the copy made, when its ETag
+        is known); a failure to remove must not hide the error that made it necessary."""
+        try:
+            self.delete(dest_key, if_match=etag)
+        except Exception:  # noqa: BLE001 - best effort; the caller raises the original error
+            pass
 
     def _copy(self, source_key: str, dest_key: str, size: int, etag: str) -> str:
         """Copy ``source_key`` (only while it has ``etag``) to ``dest_key``; -> the copy's ETag."""

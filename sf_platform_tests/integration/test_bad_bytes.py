@@ -4,7 +4,7 @@ one bad file named and never counted as a short one, long fields loaded.
 - a file whose encoding changes part way: the crawl says where, its good rows load, the rest is
   quarantined with its bytes escaped, and no replacement character reaches MySQL;
 - random binary named .csv and a truncated .csv.gz beside good files: both named unreadable by the
-  crawl, the catalog counts only the good files, and the mirror's error names the object;
+  crawl, the catalog counts only the good files, and the mirror names them and loads the rest;
 - a 1 MB field loads in MySQL with the default SF_MAX_FIELD_BYTES; a registry encoding is honoured.
 """
 
@@ -21,7 +21,7 @@ from sf_platform.core.identifiers import quote_mysql
 from sf_platform.core.quarantine import quarantine_key
 from sf_platform.core.registry import parse_registry
 from sf_platform.hops.crawl import crawl_table
-from sf_platform.hops.mysql_mirror import MirrorError, mirror_table
+from sf_platform.hops.mysql_mirror import mirror_table
 
 pytestmark = pytest.mark.integration
 
@@ -100,12 +100,12 @@ def test_binary_and_truncated_gzip_files_are_named_unreadable_and_not_counted(la
     assert (params["recordCount"], params["objectCount"]) == ("120", "2")
     assert (report.rows, report.files) == (120, 2)
 
-    # The mirror today stops at an unreadable object; its error names it.
-    with pytest.raises(MirrorError) as failed:
-        mirror_table(landing, glue, mysql, "events", config)
-    message = str(failed.value)
-    assert "cannot be read" in message
-    assert message.startswith(("events/binary.csv", "events/cut.csv.gz")), message
+    # The mirror names both, loads the good files' rows in the same run and records neither in its ledger.
+    mirrored = mirror_table(landing, glue, mysql, "events", config)
+    assert sorted(mirrored.files_failed) == ["events/binary.csv", "events/cut.csv.gz"]
+    assert mirrored.files_failed["events/binary.csv"].startswith("not a text file")
+    assert (mirrored.rows_loaded, mirrored.rows_in_table) == (120, 120)
+    assert sorted(mirrored.files_loaded) == ["events/a.csv", "events/b.csv"]
 
 
 def test_a_1_mb_field_crawls_and_loads_in_mysql_with_the_default_limit(landing, glue, mysql):

@@ -27,7 +27,7 @@ from sf_platform.assets.tables import build_hop_assets
 from sf_platform.core import ddl
 from sf_platform.core.identifiers import quote_mysql
 from sf_platform.core.ledger import source_id
-from sf_platform.core.quarantine import quarantine_key
+from sf_platform.core.quarantine import quarantine_key, unreadable_key
 from sf_platform.core.registry import parse_registry
 from sf_platform.hops import mysql_mirror
 from sf_platform.hops.crawl import crawl_table
@@ -467,7 +467,7 @@ def test_a_full_refresh_of_many_files_loads_them_in_batches(landing, glue, mysql
     assert _ledger_rows(mysql, "refresh") == dict.fromkeys(files, 1)
 
 
-def test_an_unreadable_file_fails_naming_it_and_batches_commit_whole_or_not_at_all(
+def test_an_unreadable_file_is_named_and_left_out_while_its_batch_and_the_others_commit(
     landing, glue, mysql, monkeypatch
 ):
     monkeypatch.setattr(mysql_mirror, "BATCH_OBJECTS", 100)
@@ -477,15 +477,19 @@ def test_an_unreadable_file_fails_naming_it_and_batches_commit_whole_or_not_at_a
     whole = gzip.compress(_csv("id,name", [f"{i},late {i}" for i in range(1000, 3000)]).encode())
     landing.put("parts/p_150b.csv.gz", whole[: len(whole) // 2])
 
-    with pytest.raises(MirrorError, match=r"parts/p_150b\.csv\.gz: cannot be read: EOFError"):
-        mirror_table(landing, glue, mysql, "parts", _config("parts"))
-    # The first batch (p_000 .. p_099) committed; nothing of the second one.
-    assert _count(mysql, "parts") == len(_ledger_rows(mysql, "parts")) == 100
-    assert _query(mysql, f"SELECT MIN(id), MAX(id) FROM {_ref(mysql, 'parts')}") == [(0, 99)]
+    report = mirror_table(landing, glue, mysql, "parts", _config("parts"))
+    assert list(report.files_failed) == ["parts/p_150b.csv.gz"]
+    assert report.files_failed["parts/p_150b.csv.gz"].startswith("EOFError")
+    # Every batch committed, the second one without the bad file, and nothing of it.
+    assert _count(mysql, "parts") == len(_ledger_rows(mysql, "parts")) == 250
+    assert "parts/p_150b.csv.gz" not in _ledger_rows(mysql, "parts")
+    assert _query(mysql, f"SELECT COUNT(*) FROM {_ref(mysql, 'parts')} WHERE name LIKE 'late %%'") == [(0,)]
+    etag = landing.head("parts/p_150b.csv.gz")["ETag"]
+    assert unreadable_key("mysql", "parts", "parts/p_150b.csv.gz", etag) in report.quarantine_keys
 
     landing.put("parts/p_150b.csv.gz", whole)
     report = mirror_table(landing, glue, mysql, "parts", _config("parts"))
-    assert (report.rows_loaded, report.files_skipped, report.batches) == (2150, 100, 2)
+    assert (report.rows_loaded, report.files_skipped, report.batches, report.files_failed) == (2000, 250, 1, {})
     assert report.rows_in_table == _count(mysql, "parts") == 2250
     assert _query(mysql, f"SELECT COUNT(*) FROM {_ref(mysql, 'parts')} WHERE name LIKE 'late %%'") == [(2000,)]
 

@@ -105,7 +105,8 @@ def test_checks_ride_along_and_are_green_after_a_clean_load_and_run_on_their_own
     evaluations = result.get_asset_check_evaluations()
     assert {(e.asset_key.path[-1], e.check_name) for e in evaluations} == {
         (t, c) for t in ("alpha", "beta")
-        for c in ("files_match_catalog", "schema_vs_previous", "mysql_matches_catalog", "rows_reconcile")
+        for c in ("files_match_catalog", "files_readable", "schema_vs_previous", "mysql_matches_catalog",
+                  "rows_reconcile")
     }
     not_green = [(e.asset_key.to_user_string(), e.check_name, e.description) for e in evaluations if not e.passed]
     assert not_green == []  # bookkeeping columns and the reserved-word partition column `year` included

@@ -1,0 +1,219 @@
+"""Bad files among good ones, through the table step on the real local services (moto S3 + Glue, MariaDB,
+fakesnow): one bad file never blocks the rest, and every hop still reconciles.
+
+One table with three good files (one of them with a ragged row), a truncated .csv.gz and random binary
+named .csv. The truncated gzip is streamed (read-ahead limits lowered) and shares its load batch with
+good files, so it breaks off after some of its rows were already sent: the batch must be redone without
+it, leaving none of its rows. Then the truncated gzip is replaced by a good file and the next run loads it.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import random
+
+import dagster as dg
+import pytest
+
+from sf_platform.assets.catalog import CrawlHop
+from sf_platform.assets.curated import CuratedHop
+from sf_platform.assets.mysql import MySQLHop
+from sf_platform.assets.names import curated_key, glue_key, mysql_key, snowflake_key
+from sf_platform.assets.snowflake import SnowflakeHop
+from sf_platform.assets.tables import build_hop_assets
+from sf_platform.core import columnar, ddl
+from sf_platform.core.quarantine import unreadable_key
+from sf_platform.core.registry import parse_registry
+from sf_platform.hops import mysql_mirror, snowflake_load
+
+pytestmark = pytest.mark.integration
+
+TABLE = "events"
+REGISTRY = parse_registry({"tables": {TABLE: {"targets": ["mysql", "snowflake"]}}})
+CUT_ROWS = 1_000_000  # the cut gzip yields whole blocks (MySQL 256 KiB, Snowflake 4 MiB) before it breaks off
+
+
+def _rows(first: int, count: int) -> bytes:
+    return "".join(f"{i},name{i}\n" for i in range(first, first + count)).encode()
+
+
+def _land_good_and_bad(landing) -> int:
+    """Three good files (150 rows, one of them ragged) and two bad ones; -> the good rows."""
+    landing.put(f"{TABLE}/a.csv", b"id,name\n" + _rows(1, 50))
+    landing.put(f"{TABLE}/b.csv", b"id,name\n" + _rows(51, 69) + b"120,name120,extra\n")  # one ragged row
+    landing.put(f"{TABLE}/c.csv.gz", gzip.compress(b"id,name\n" + _rows(121, 30)))
+    landing.put(f"{TABLE}/binary.csv", random.Random(17).randbytes(200_000))
+    whole = gzip.compress(b"id,name\n" + _rows(100_000, CUT_ROWS), compresslevel=1)
+    landing.put(f"{TABLE}/cut.csv.gz", whole[: len(whole) * 3 // 4])
+    return 149
+
+
+@pytest.fixture()
+def streamed(monkeypatch):
+    """The truncated gzip is streamed (not read ahead whole) and shares a batch with the good files;
+    -> what was redone: MySQL LOAD DATA statements, Snowflake batches prepared again."""
+    monkeypatch.setattr(mysql_mirror, "PREFETCH_MAX_BYTES", 64 * 1024)
+    monkeypatch.setattr(mysql_mirror, "ALONE_BYTES", 64 << 20)
+    monkeypatch.setattr(snowflake_load, "READ_AHEAD_MAX_OBJECT", 64 * 1024)
+    seen = {"load_data": 0, "redo": []}
+    load_data, redo = mysql_mirror.load_data_local, snowflake_load._Redo
+
+    def counted_load_data(*args, **kwargs):
+        seen["load_data"] += 1
+        return load_data(*args, **kwargs)
+
+    class CountedRedo(redo):
+        def __init__(self, obj, reason):
+            seen["redo"].append(obj.key)
+            super().__init__(obj, reason)
+
+    monkeypatch.setattr(mysql_mirror, "load_data_local", counted_load_data)
+    monkeypatch.setattr(snowflake_load, "_Redo", CountedRedo)
+    return seen
+
+
+def _step(glue, mysql, database: str, schema: str):
+    hops = [
+        CrawlHop(glue.database),
+        MySQLHop(glue.database, mysql.database),
+        SnowflakeHop(glue.database, database, schema),
+        CuratedHop(glue.database, columnar.curated_database(glue.database)),
+    ]
+    return build_hop_assets("tables", hops, REGISTRY)
+
+
+def _metadata(result, key) -> dict:
+    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key == key]
+    return event.materialization.metadata
+
+
+def _checks(result) -> dict:
+    return {(e.asset_key, e.check_name): e for e in result.get_asset_check_evaluations()}
+
+
+def _mysql_ids(mysql) -> list[int]:
+    return [r[0] for r in mysql.fetch_all(f"SELECT id FROM `{mysql.database}`.`{TABLE}` ORDER BY id")]
+
+
+def _snowflake_ids(conn, database: str, schema: str) -> list[int]:
+    cur = conn.cursor()
+    cur.execute(f'SELECT "ID" FROM "{database}"."{schema}"."{TABLE.upper()}" ORDER BY "ID"')
+    return [int(r[0]) for r in cur.fetchall()]
+
+
+def _curated_ids(landing) -> list[int]:
+    import pyarrow.parquet as pq
+
+    ids = []
+    for obj in landing.list_objects(columnar.curated_prefix(TABLE)):
+        data = landing.open(obj["Key"]).read()
+        ids += pq.read_table(io.BytesIO(data)).column("id").to_pylist()
+    return sorted(ids)
+
+
+def test_bad_files_are_named_and_skipped_while_the_good_ones_load_and_reconcile(
+    landing, glue, mysql, snowflake_conn, snowflake_database, streamed
+):
+    conn, database, schema = snowflake_conn
+    good = _land_good_and_bad(landing)
+    step = _step(glue, mysql, database, schema)
+    resources = {"landing": landing, "glue": glue, "mysql": mysql, "snowflake": snowflake_database}
+    bad = {f"{TABLE}/binary.csv", f"{TABLE}/cut.csv.gz"}
+
+    result = dg.materialize([step], resources=resources)
+
+    assert result.success
+    # The batch (a, b, binary, c, cut) was sent three times: binary failed at its first bytes, cut after
+    # some of its rows had been sent; only the third LOAD DATA committed. Snowflake prepared the batch
+    # again once cut's rows were in its parts.
+    assert streamed["load_data"] == 3 and streamed["redo"] == [f"{TABLE}/cut.csv.gz"]
+    expected = list(range(1, 120)) + list(range(121, 151))  # row 120 is ragged: quarantined
+    assert len(expected) == good
+    assert _mysql_ids(mysql) == expected
+    assert _snowflake_ids(conn, database, schema) == expected
+    assert _curated_ids(landing) == expected
+
+    glue_meta = _metadata(result, glue_key(glue.database, TABLE))
+    assert set(glue_meta["unreadable_files"].data) == bad
+    assert glue_meta["unreadable_file_count"].value == 2
+    assert glue.get_table(TABLE)["Parameters"]["recordCount"] == "150"
+
+    targets = {
+        "mysql": mysql_key(mysql.database, TABLE),
+        "snowflake": snowflake_key(database, schema, TABLE),
+        "curated": curated_key(TABLE),
+    }
+    for target, key in targets.items():
+        failed = _metadata(result, key)["files_failed"].data
+        assert set(failed) == bad, target
+        assert failed[f"{TABLE}/cut.csv.gz"].startswith("EOFError: Compressed file ended"), (target, failed)
+        assert failed[f"{TABLE}/binary.csv"].startswith("not a text file"), (target, failed)
+        for name in bad:  # one quarantine record per (key, ETag), with the reason
+            etag = landing.head(name)["ETag"]
+            record = list(csv.reader(io.StringIO(landing.open(unreadable_key(target, TABLE, name, etag)).read().decode())))
+            assert record[0] == ["source_key", "etag", "reason"] and record[1][0] == name, target
+            assert record[1][2] == failed[name]
+
+    checks = _checks(result)
+    readable = checks[(glue_key(glue.database, TABLE), "files_readable")]
+    assert not readable.passed and readable.severity == dg.AssetCheckSeverity.WARN
+    assert readable.description.startswith(f"2 file(s) unreadable") and f"{TABLE}/binary.csv" in readable.description
+    assert checks[(glue_key(glue.database, TABLE), "files_match_catalog")].passed
+    for target, key in targets.items():
+        reconciled = checks[(key, "rows_reconcile")]
+        # 149 rows + 1 quarantined (the ragged row) = recordCount 150: a WARN for the quarantine, no ERROR
+        assert reconciled.severity == dg.AssetCheckSeverity.WARN, (target, reconciled.description)
+        assert reconciled.metadata["difference"].value == 0, (target, reconciled.description)
+        assert reconciled.metadata["rows_in_target"].value == good, target
+
+    # Nothing of the bad files in the ledgers: they are tried again next run.
+    ledger = mysql.fetch_all(
+        f"SELECT object_key FROM `{mysql.database}`.`{ddl.MYSQL_LEDGER_TABLE}` WHERE table_name = %s", (TABLE,)
+    )
+    assert {k for (k,) in ledger} == {f"{TABLE}/a.csv", f"{TABLE}/b.csv", f"{TABLE}/c.csv.gz"}
+
+    # files_readable on its own: from the last crawl's profile cache.
+    only = dg.materialize(
+        [step], resources=resources,
+        selection=dg.AssetSelection.checks_for_assets(glue_key(glue.database, TABLE)),
+    )
+    alone = _checks(only)[(glue_key(glue.database, TABLE), "files_readable")]
+    assert not alone.passed and set(alone.metadata["unreadable_files"].data) == bad
+
+    # The truncated gzip replaced by a good version: the next run loads it, the binary still waits.
+    landing.put(f"{TABLE}/cut.csv.gz", gzip.compress(b"id,name\n" + _rows(1000, 25)))
+    again = dg.materialize([step], resources=resources)
+    assert again.success
+    expected += list(range(1000, 1025))
+    assert _mysql_ids(mysql) == expected
+    assert _snowflake_ids(conn, database, schema) == expected
+    assert _curated_ids(landing) == expected
+    assert set(_metadata(again, glue_key(glue.database, TABLE))["unreadable_files"].data) == {f"{TABLE}/binary.csv"}
+    for target, key in targets.items():
+        assert set(_metadata(again, key)["files_failed"].data) == {f"{TABLE}/binary.csv"}, target
+        reconciled = _checks(again)[(key, "rows_reconcile")]
+        assert reconciled.metadata["difference"].value == 0, (target, reconciled.description)
+
+
+def test_a_loaded_file_replaced_by_an_unreadable_version_leaves_no_stale_rows(
+    landing, glue, mysql, snowflake_conn, snowflake_database
+):
+    conn, database, schema = snowflake_conn
+    landing.put(f"{TABLE}/a.csv", b"id,name\n" + _rows(1, 10))
+    landing.put(f"{TABLE}/b.csv", b"id,name\n" + _rows(11, 10))
+    step = _step(glue, mysql, database, schema)
+    resources = {"landing": landing, "glue": glue, "mysql": mysql, "snowflake": snowflake_database}
+    assert dg.materialize([step], resources=resources).success
+
+    landing.put(f"{TABLE}/b.csv", b"\x1f\x8b\x08 not really gzip")
+    result = dg.materialize([step], resources=resources)
+    assert result.success
+    kept = list(range(1, 11))
+    assert _mysql_ids(mysql) == kept
+    assert _snowflake_ids(conn, database, schema) == kept
+    assert _curated_ids(landing) == kept
+    for key in (mysql_key(mysql.database, TABLE), snowflake_key(database, schema, TABLE), curated_key(TABLE)):
+        reconciled = _checks(result)[(key, "rows_reconcile")]
+        assert reconciled.passed, (key, reconciled.description)
