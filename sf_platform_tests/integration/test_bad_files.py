@@ -159,7 +159,7 @@ def test_bad_files_are_named_and_skipped_while_the_good_ones_load_and_reconcile(
     checks = _checks(result)
     readable = checks[(glue_key(glue.database, TABLE), "files_readable")]
     assert not readable.passed and readable.severity == dg.AssetCheckSeverity.WARN
-    assert readable.description.startswith(f"2 file(s) unreadable") and f"{TABLE}/binary.csv" in readable.description
+    assert readable.description.startswith("2 file(s) unreadable") and f"{TABLE}/binary.csv" in readable.description
     assert checks[(glue_key(glue.database, TABLE), "files_match_catalog")].passed
     for target, key in targets.items():
         reconciled = checks[(key, "rows_reconcile")]
@@ -217,3 +217,59 @@ def test_a_loaded_file_replaced_by_an_unreadable_version_leaves_no_stale_rows(
     for key in (mysql_key(mysql.database, TABLE), snowflake_key(database, schema, TABLE), curated_key(TABLE)):
         reconciled = _checks(result)[(key, "rows_reconcile")]
         assert reconciled.passed, (key, reconciled.description)
+
+
+# ------------------------------------------------------------------------------------------ leftovers
+
+
+def test_a_failed_mysql_rebuild_leaves_no_staging_table(landing, glue, mysql, monkeypatch):
+    from sf_platform.core.registry import parse_registry as parse
+    from sf_platform.hops.crawl import crawl_table
+
+    config = parse({"tables": {TABLE: {}}}).table(TABLE)
+    landing.put(f"{TABLE}/a.csv", b"id,name\n" + _rows(1, 10))
+    crawl_table(landing, glue, TABLE, config)
+    mysql_mirror.mirror_table(landing, glue, mysql, TABLE, config)
+
+    def broken_swap(self, staging, old):
+        raise RuntimeError("the server went away during the swap")
+
+    monkeypatch.setattr(mysql_mirror._Mirror, "_swap", broken_swap)
+    with pytest.raises(RuntimeError, match="went away"):
+        mysql_mirror.mirror_table(landing, glue, mysql, TABLE, config, full_refresh=True)
+    tables = mysql.fetch_all(
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (mysql.database,)
+    )
+    assert not [t for (t,) in tables if t.startswith(("_sf_stage_", "_sf_old_"))], tables
+    assert _mysql_ids(mysql) == list(range(1, 11))  # the live table is untouched
+
+
+def test_copy_verified_removes_its_copy_when_verifying_or_copying_raises(landing, monkeypatch):
+    from sf_platform.resources.aws import LandingBucket
+
+    landing.put("SRC_202509011200.csv", b"id\n1\n")
+    source = landing.head("SRC_202509011200.csv")
+    real_copy = LandingBucket._copy
+
+    def copy_of_the_real_version(self, source_key, dest_key, size, etag):
+        return real_copy(self, source_key, dest_key, size, source["ETag"])
+
+    def unreachable(self, *args, **kwargs):
+        raise ConnectionError("connection reset while reading the copy")
+
+    # The source as listed carries an ETag that is no MD5 of its bytes (multipart, SSE-KMS): the copy's
+    # ETag differs, so copy_verified compares contents, and that read breaks.
+    monkeypatch.setattr(LandingBucket, "_copy", copy_of_the_real_version)
+    monkeypatch.setattr(LandingBucket, "same_content", unreachable)
+    with pytest.raises(ConnectionError):
+        landing.copy_verified("SRC_202509011200.csv", "src/verify.csv", {**source, "ETag": '"0123-2"'})
+    assert landing.head("src/verify.csv") is None and landing.head("SRC_202509011200.csv") is not None
+
+    def copy_then_break(self, source_key, dest_key, size, etag):
+        real_copy(self, source_key, dest_key, size, etag)
+        raise ConnectionError("connection reset after the copy was made")
+
+    monkeypatch.setattr(LandingBucket, "_copy", copy_then_break)
+    with pytest.raises(ConnectionError):
+        landing.copy_verified("SRC_202509011200.csv", "src/copy.csv", source)
+    assert landing.head("src/copy.csv") is None and landing.head("SRC_202509011200.csv") is not None
