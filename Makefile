@@ -26,7 +26,7 @@ install-deploy: install
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,deploy]'
 
 test-deploy: install-deploy
-	$(BIN)/python -m pytest -m deploy sf_platform_tests/deploy
+	$(BIN)/python -m pytest sf_platform_tests/deploy
 
 ui: install
 	$(BIN)/sf-platform ui
