@@ -390,6 +390,15 @@ def test_three_tables_through_queue_pools_and_celery_workers_survive_a_killed_wo
         assert "PIPELINE_ENQUEUED" in types or "RUN_ENQUEUED" in types, (table, sorted(types))
         assert runs[table][-1].tags.get("sf/trigger") == "landing_files"
 
+    # the runs' steps ran at the same time (on the workers' processes), not one after another
+    steps = {}
+    for table in ROWS:
+        records = instance.all_logs(runs[table][-1].run_id)
+        starts = [r.timestamp for r in records if r.dagster_event and r.dagster_event.event_type_value == "STEP_START"]
+        ends = [r.timestamp for r in records if r.dagster_event and r.dagster_event.event_type_value == "STEP_SUCCESS"]
+        steps[table] = (min(starts), max(ends))
+    assert any(a0 < b1 and b0 < a1 for (a0, a1), (b0, b1) in combinations(steps.values(), 2)), steps
+
     # the killed worker's step was given to the other worker, in the same run
     big_workers = [w.split("@")[0] for w in _engine_workers(instance, big_run_id)]
     assert big_workers[0] == killed and len(big_workers) >= 2 and big_workers[-1] != killed, big_workers
