@@ -130,7 +130,7 @@ def scenario(registry, defs, objects: int, age_seconds: int, spread_seconds: int
         queue = LandingEvents(endpoint_url=endpoint, **credentials)
         if events:  # notifications from now on (the backend was filled without them)
             queue = LandingEvents(endpoint_url=endpoint, **credentials, queue_url=notify(queue, landing))
-        sensor = build_landing_sensor(registry)
+        sensor = build_landing_sensor(registry, "load_tables")
         # the first sweep (no cursor): every object is new, the sweep spans ceil(objects / budget) ticks
         first = [tick(sensor, defs, landing, queue, None)]
         while Cursor.from_json(first[-1]["cursor"]).sweep is not None:

@@ -15,6 +15,7 @@ checks in the UI evaluates them without materializing anything.
 """
 
 
+import functools
 import inspect
 import queue
 import time
@@ -131,6 +132,7 @@ class Hop:
         return specs
 
 
+@functools.cache
 def _code_reference(cls: type) -> dg.CodeReferencesMetadataValue:
     """Where a hop's code is: the UI links each asset to it."""
     return dg.CodeReferencesMetadataValue(code_references=[dg.LocalFileCodeReference(
