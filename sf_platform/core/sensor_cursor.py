@@ -68,7 +68,8 @@ class Cursor:
     # -- one sweep: begin, observe listed objects (any number of ticks), end -------------------------
 
     def begin_sweep(self, folders: Iterable[str], now: datetime) -> None:
-        self.sweep = Sweep(tuple(sorted(folders)), started=now)
+        # in S3's key order of their contents ("a-b/..." lists before "a/..."), which the sweep walks
+        self.sweep = Sweep(tuple(sorted(folders, key=lambda f: f"{f}/")), started=now)
 
     def observe(self, objects: Iterable[ListedObject], lag: timedelta = DEFAULT_LAG) -> list[ListedObject]:
         """The new or changed ones among ``objects`` (listed by the current sweep), which it records."""

@@ -55,15 +55,27 @@ def scan(
     fresh = cursor.observe(map(_listed, loose), lag)
     in_folders = 0
     while cursor.sweep.folders and in_folders < budget:
+        # One flat listing from the current folder on, across folders in key order: 1,000 small table
+        # folders cost a few pages, not 1,000 requests. Keys of folders the sweep does not watch
+        # (platform folders, root files) are passed over; the next page starts at the next watched folder.
         page, more = landing.list_page(
-            f"{cursor.sweep.folders[0]}/", after=cursor.sweep.after, max_keys=min(1000, budget - in_folders)
+            "", after=cursor.sweep.after or f"{cursor.sweep.folders[0]}/", max_keys=min(1000, budget - in_folders)
         )
-        fresh += cursor.observe(map(_listed, page), lag)
         in_folders += len(page)
-        if more and page:
+        mine = []
+        for obj in page:
+            while cursor.sweep.folders and obj["Key"] > f"{cursor.sweep.folders[0]}/" and not obj["Key"].startswith(
+                f"{cursor.sweep.folders[0]}/"
+            ):
+                cursor.folder_done()
+            if cursor.sweep.folders and obj["Key"].startswith(f"{cursor.sweep.folders[0]}/"):
+                mine.append(obj)
+        fresh += cursor.observe(map(_listed, mine), lag)
+        if not more:
+            while cursor.sweep.folders:
+                cursor.folder_done()
+        elif cursor.sweep.folders and page[-1]["Key"].startswith(f"{cursor.sweep.folders[0]}/"):
             cursor.listed_up_to(page[-1]["Key"])
-        else:
-            cursor.folder_done()
     if not cursor.sweep.folders:
         cursor.end_sweep(now, lag)
     return fresh, len(loose) + in_folders
