@@ -79,7 +79,7 @@ def _stack(args) -> int:
     cfg = Settings.from_env()
     if args.action == "up":
         values = stack.up(cfg.state_dir)
-        stack.write_env_file(settings.env_file(), values)
+        stack.write_env_file(settings.env_file(), _recorded(values, cfg))
         for key in ("SF_AWS_ENDPOINT_URL", "SF_MYSQL_HOST", "SF_MYSQL_PORT", "SF_SNOWFLAKE_PORT"):
             os.environ[key] = values[key]
         print(f"local stack up; settings written to {settings.env_file()}")
@@ -98,6 +98,12 @@ def _stack(args) -> int:
     return 0
 
 
+def _recorded(values: dict[str, str], cfg: Settings) -> dict[str, str]:
+    """What the env file keeps for the next shell: the stack's settings and the registry in use (as an
+    absolute path), so a new shell does not fall back to the demo registry."""
+    return {**values, "SF_TABLES_FILE": str(cfg.tables_file)}
+
+
 def _print_status(rows: list[dict]) -> None:
     for row in rows:
         owner = "started by sf-platform" if row.get("started_by_us") else "existing server"
@@ -112,7 +118,7 @@ def _ensure_stack(cfg: Settings) -> None:
     from sf_platform.local import stack
 
     values = stack.up(cfg.state_dir)
-    stack.write_env_file(settings.env_file(), values)
+    stack.write_env_file(settings.env_file(), _recorded(values, cfg))
     for key, value in values.items():
         os.environ.setdefault(key, value)
     # A running stack's ports win over a stale .env loaded earlier.

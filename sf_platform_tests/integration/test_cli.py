@@ -78,3 +78,15 @@ def test_mistakes_get_one_line_with_the_next_step(user_env):
 
     version = _cli(user_env, "--version")
     assert version.returncode == 0 and version.stdout.startswith("sf-platform ")
+
+
+def test_stack_up_records_the_registry_for_the_next_shell(user_env, tmp_path):
+    from dotenv import dotenv_values
+
+    env_file = tmp_path / "recorded.env"
+    done = _cli({**user_env, "SF_ENV_FILE": str(env_file)}, "stack", "up")
+
+    assert done.returncode == 0, done.stderr
+    recorded = dotenv_values(env_file)
+    assert recorded["SF_TABLES_FILE"] == user_env["SF_TABLES_FILE"]
+    assert recorded["SF_MYSQL_PORT"] == os.environ["SF_MYSQL_PORT"]
