@@ -292,6 +292,7 @@ COMMANDS = {
     "ui": _ui,
 }
 
+settings.absolute_paths_from(Path.cwd())
 settings.load_env_file()
 
 if __name__ == "__main__":

@@ -77,6 +77,20 @@ VARIABLES: dict[str, tuple[str, str]] = {
 }
 
 
+PATH_VARIABLES = ("SF_TABLES_FILE", "SF_STATE_DIR", "SF_ENV_FILE")
+
+
+def absolute_paths_from(folder: Path) -> None:
+    """Make the path settings a user gave relative (``SF_TABLES_FILE=my.yaml sf-platform ...``) absolute
+    against ``folder`` (the command's working directory), so they mean what the user meant and the run
+    processes, which start elsewhere, inherit the same files. Unset ones keep their defaults, which are
+    relative to the repository."""
+    for name in PATH_VARIABLES:
+        value = os.environ.get(name)
+        if value and not Path(value).is_absolute():
+            os.environ[name] = str((folder / value).resolve())
+
+
 def env_file() -> Path:
     return _repo_path(os.environ.get("SF_ENV_FILE") or VARIABLES["SF_ENV_FILE"][0])
 

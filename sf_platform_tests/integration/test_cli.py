@@ -90,3 +90,16 @@ def test_stack_up_records_the_registry_for_the_next_shell(user_env, tmp_path):
     recorded = dotenv_values(env_file)
     assert recorded["SF_TABLES_FILE"] == user_env["SF_TABLES_FILE"]
     assert recorded["SF_MYSQL_PORT"] == os.environ["SF_MYSQL_PORT"]
+
+
+def test_a_relative_registry_path_means_the_current_directory(user_env, tmp_path):
+    here = tmp_path / "elsewhere"
+    here.mkdir()
+    (here / "mine.yaml").write_text("tables:\n  mine_only:\n    targets: [mysql]\n", encoding="utf-8")
+
+    done = subprocess.run([sys.executable, "-m", "sf_platform.cli", "materialize", "--table", "region"],
+                          env={**user_env, "SF_TABLES_FILE": "mine.yaml"}, cwd=here, capture_output=True,
+                          text=True, timeout=300)
+
+    assert done.returncode == 2
+    assert "unknown table 'region'" in done.stderr and "mine_only" in done.stderr
