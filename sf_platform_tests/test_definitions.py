@@ -78,7 +78,8 @@ def test_every_table_asset_tells_its_story_before_any_run(cfg):
             continue
         table, node = key.path[-1], graph.get(key)
         seen += 1
-        assert node.tags["sf/table"] == table
+        assert node.tags["sf/table"] == table and node.tags["sf/domain"] == "assessment"
+        assert list(node.owners) == list(tables[table].owners) == ["team:data-platform"]
         assert node.metadata["dagster/table_name"] == names[key.path[0]].format(t=table, T=table.upper())
         assert node.metadata["dagster/code_references"].code_references[0].file_path.endswith(".py")
         assert tables[table].description in node.description

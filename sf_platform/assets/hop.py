@@ -117,9 +117,10 @@ class Hop:
         metadata = {"dagster/code_references": _code_reference(type(self))}
         if self.table_name(table):
             metadata["dagster/table_name"] = self.table_name(table)
+        tags = {**{f"sf/{k}": v for k, v in config.tags.items()}, "sf/table": table}
         return dg.AssetSpec(
             self.key(table), deps=self.deps(table), kinds=set(self.kinds), group_name=group,
-            description=description, skippable=True, tags={"sf/table": table}, metadata=metadata,
+            description=description, skippable=True, tags=tags, owners=list(config.owners), metadata=metadata,
         )
 
     def check_specs(self, table: str, config: TableConfig) -> list[dg.AssetCheckSpec]:

@@ -81,8 +81,14 @@ class SnowflakeTarget(_Strict):
         return self
 
 
+_OWNER = re.compile(r"^(team:[A-Za-z0-9_-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")  # as Dagster accepts owners
+_TAG = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")  # Dagster's asset tag keys and values
+
+
 class TableConfig(_Strict):
     description: str = ""
+    owners: tuple[str, ...] = ()  # e-mail addresses or team:<name>, shown in the UI on every asset of the table
+    tags: Mapping[str, str] = Field(default_factory=dict)  # e.g. {domain: assessment}, on every asset of the table
     header: Literal["auto", "present", "absent"] = "auto"
     columns: tuple[str, ...] = ()  # names for headerless files, in file order
     # The files' text encoding (a Python codec name, e.g. cp949, latin-1); empty = sniffed per file
@@ -95,6 +101,24 @@ class TableConfig(_Strict):
     targets: tuple[Literal["mysql", "snowflake"], ...] = ("mysql", "snowflake")
     mysql: MySQLTarget = MySQLTarget()
     snowflake: SnowflakeTarget = SnowflakeTarget()
+
+    @field_validator("owners")
+    @classmethod
+    def _owners(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for owner in value:
+            if not _OWNER.match(owner):
+                raise ValueError(f"owner {owner!r} must be an e-mail address or team:<name>")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: Mapping[str, str]) -> Mapping[str, str]:
+        for key, tag in value.items():
+            if not (_TAG.match(str(key)) and _TAG.match(str(tag))) or key == "table":
+                raise ValueError(
+                    f"tag {key}: {tag} must be letters, digits, '_', '.' or '-' (at most 63 each), and not 'table'"
+                )
+        return value
 
     @field_validator("renames")
     @classmethod

@@ -286,3 +286,13 @@ def test_encoding_is_optional_and_checked_against_python_codecs():
     for unsupported in ("utf-16", "utf-32-le", "iso2022_kr", "hex"):
         with pytest.raises(RegistryError, match="not supported"):
             parse_registry({"tables": {"member": {"encoding": unsupported}}})
+
+
+def test_owners_and_tags_are_checked_where_the_ui_would_refuse_them():
+    ok = parse_registry({"tables": {"t": {"owners": ["team:data", "a@b.kr"], "tags": {"domain": "assessment"}}}})
+    assert ok.tables["t"].owners == ("team:data", "a@b.kr")
+    assert ok.tables["t"].tags == {"domain": "assessment"}
+    for bad in ({"owners": ["data team"]}, {"tags": {"domain": "school data"}}, {"tags": {"table": "x"}}):
+        with pytest.raises(RegistryError) as error:
+            parse_registry({"tables": {"t": bad}})
+        assert "t" in str(error.value) and next(iter(bad)) in str(error.value)
