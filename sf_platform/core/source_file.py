@@ -23,7 +23,6 @@ from .conversion import RejectedRow, TargetColumn, type_batch
 from .inference import (
     CsvFormat,
     RaggedRow,
-    StringBlock,
     UndecodableRow,
     UnreadableFile,
     detect_layout,

@@ -155,7 +155,13 @@ class _Bucket:
 
 
 def test_read_errors_from_s3_name_the_object():
-    from sf_platform.core.source_file import PrefixedStream, SourceReadError, open_source, read_head, read_source
+    from sf_platform.core.source_file import (
+        PrefixedStream,
+        SourceReadError,
+        open_source,
+        read_head,
+        read_source,
+    )
 
     data = b"id,name,score\n" + b"".join(b"%d,n%d,1.00\n" % (i, i) for i in range(20_000))
     with pytest.raises(SourceReadError) as refused:
