@@ -22,6 +22,9 @@ setup(
         "pyyaml>=6",
         "python-dotenv>=1.0",
         "duckdb>=1.1",
+        # The curated hub: Iceberg tables in the Glue catalog (sf_platform/hub). Exact pin: the hub uses
+        # a few private helpers (_dataframe_to_data_files, ArrowScan) and guards a 0.12 decimal-scale bug.
+        "pyiceberg[glue,pyarrow]==0.12.0",
         "requests>=2.31",
         "snowflake-connector-python>=3.12",
         # The embedded local stack is part of the product (`sf-platform stack up`), not only of tests.

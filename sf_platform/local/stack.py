@@ -39,7 +39,10 @@ LOG_DIR = "logs"
 FAKESNOW_DIR = "fakesnow"
 MYSQL_DIR = "mysql"
 FAKESNOW_MODULE = "sf_platform.local.fakesnow_server"
-MOTO_MODULE = "moto.server"
+# moto with Glue's VersionId compare-and-set (moto_glue.py): stock moto silently loses concurrent Iceberg
+# commits. A stack started before this change runs plain "moto.server" and is still recognised as ours.
+MOTO_MODULE = "sf_platform.local.moto_glue"
+MOTO_MODULES = (MOTO_MODULE, "moto.server")
 MYSQL_BINARIES = ("mariadbd", "mysqld")
 MYSQL_INSTALL_DB = ("mariadb-install-db", "mysql_install_db")
 SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/usr/bin", "/usr/local/bin")
@@ -158,7 +161,7 @@ def is_our_process(service: Service) -> bool:
     argv = _cmdline(service.pid)
     port = str(service.port)
     if service.name == "moto":
-        return MOTO_MODULE in argv and port in argv
+        return any(m in argv for m in MOTO_MODULES) and port in argv
     if service.name == "fakesnow":
         return FAKESNOW_MODULE in argv and port in argv
     if service.name == "mysql":

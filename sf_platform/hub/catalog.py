@@ -1,0 +1,97 @@
+"""``Hub``: the pyiceberg Glue catalog of the curated database, built from our resources' settings.
+
+The Glue client is our ``GlueCatalog`` resource's own (endpoint, region, credentials from the deployment's
+environment or the default AWS chain); data files are read and written through pyiceberg's
+``PyArrowFileIO`` with the landing bucket's S3 settings. Nothing is hard-coded: on the local stack both
+point at the moto server, in production at AWS.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from sf_platform.hub.conventions import curated_database, table_prefix
+from sf_platform.resources.aws import GlueCatalog, LandingBucket
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog.glue import GlueCatalog as IcebergGlueCatalog
+    from pyiceberg.table import Table
+
+    from sf_platform.hub.changes import HubChanges
+
+
+class HubError(RuntimeError):
+    """A hub table cannot be read or written; the message names the table and the reason."""
+
+
+class Hub:
+    """The hub tables of one deployment: ``(<curated database>, <table>)`` in the Glue catalog, data under
+    ``s3://<landing bucket>/_curated/<table>/``."""
+
+    def __init__(self, landing: LandingBucket, glue: GlueCatalog, database: str | None = None):
+        from sf_platform import settings
+
+        self.landing, self.glue = landing, glue
+        self.database = database or curated_database(glue.database, settings.get("SF_GLUE_CURATED_DATABASE"))
+        self._catalog: IcebergGlueCatalog | None = None
+        self._lock = threading.Lock()
+
+    # -------------------------------------------------------------------------------------- catalog
+
+    def catalog(self) -> IcebergGlueCatalog:
+        """The pyiceberg Glue catalog (built once per Hub; imports pyiceberg)."""
+        with self._lock:
+            if self._catalog is None:
+                from pyiceberg.catalog.glue import GlueCatalog as IcebergGlueCatalog
+
+                self._catalog = IcebergGlueCatalog("sf_hub", client=self.glue.client(), **self.io_properties())
+            return self._catalog
+
+    def io_properties(self) -> dict[str, str]:
+        """pyiceberg FileIO properties from the landing bucket's S3 settings (only those that are set)."""
+        s3 = self.landing.s3
+        wanted = {
+            "s3.endpoint": s3.endpoint_url,
+            "s3.region": s3.region_name,
+            "s3.access-key-id": s3.aws_access_key_id,
+            "s3.secret-access-key": s3.aws_secret_access_key,
+            "s3.session-token": s3.aws_session_token,
+            "s3.profile-name": s3.profile_name,
+        }
+        return {k: str(v) for k, v in wanted.items() if v}
+
+    def identifier(self, table: str) -> tuple[str, str]:
+        return (self.database, table)
+
+    def location(self, table: str) -> str:
+        return self.landing.uri(table_prefix(table)).rstrip("/")
+
+    def load(self, table: str) -> Table | None:
+        """The hub table, or None when it does not exist (never curated, or still a Hive-style table)."""
+        from pyiceberg.exceptions import NoSuchIcebergTableError, NoSuchTableError
+
+        try:
+            return self.catalog().load_table(self.identifier(table))
+        except (NoSuchTableError, NoSuchIcebergTableError):
+            return None
+
+    def require(self, table: str) -> Table:
+        found = self.load(table)
+        if found is None:
+            raise HubError(f"{self.database}.{table} is not a hub (Iceberg) table yet: curate it first")
+        return found
+
+    # -------------------------------------------------------------------------------------- reader
+
+    def current_snapshot_id(self, table: str) -> int | None:
+        """The id of the hub table's current snapshot (None: no rows were ever committed)."""
+        snapshot = self.require(table).current_snapshot()
+        return snapshot.snapshot_id if snapshot is not None else None
+
+    def changes_since(self, table: str, loaded_snapshot_id: int | None) -> HubChanges:
+        """What a target at ``loaded_snapshot_id`` must delete and insert to equal the table now
+        (``hub.changes``)."""
+        from sf_platform.hub.changes import changes_since
+
+        return changes_since(self.require(table), loaded_snapshot_id)
