@@ -5,7 +5,8 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from sf_platform.core.registry import load_registry
+from sf_platform.assets.hop import Hop, build_table_step
+from sf_platform.core.registry import load_registry, parse_registry
 from sf_platform.definitions import build_definitions
 from sf_platform.settings import REPO_ROOT, Settings
 
@@ -86,3 +87,24 @@ def test_every_table_asset_tells_its_story_before_any_run(cfg):
         assert {c.name for c in node.check_keys} == checks[key.path[0]], key
     assert seen == sum(3 + len(c.targets) for c in tables.values())
     assert {j.name for j in defs.jobs} == {"load_tables"}
+
+
+def test_a_check_on_an_asset_outside_the_step_is_refused_naming_it():
+    class Stray(Hop):  # a hop whose check is on another hop's asset
+        name = "stray"
+
+        def key(self, table):
+            return dg.AssetKey(["stray", table])
+
+        def deps(self, table):
+            return []
+
+        def description(self, table, config):
+            return "stray"
+
+        def checks(self, table, config):
+            return [dg.AssetCheckSpec("rows", asset=dg.AssetKey(["elsewhere", table]))]
+
+    registry = parse_registry({"tables": {"member": {}}})
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match=r"step odd: .*\['elsewhere/member'\]"):
+        build_table_step("odd", [Stray()], registry, {"stray": "stray"})

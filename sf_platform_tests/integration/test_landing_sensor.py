@@ -209,3 +209,21 @@ def test_first_tick_over_a_loaded_bucket_requests_runs_only_for_work_still_to_do
     crawl_table(landing, glue, "school_info", REGISTRY.tables["school_info"])
     nothing, runs = tick(landing, None)
     assert runs == {} and nothing.skip_message.startswith("no new or changed files")
+
+
+def test_first_tick_reads_crawl_profiles_only_of_crawled_tables(landing, glue):
+    from sf_platform.hops.crawl import crawl_table
+
+    landing.put("member/MEMBER_202508011200.csv", b"MEMBER_ID\n1\n")
+    crawl_table(landing, glue, "member", REGISTRY.tables["member"])
+    landing.put("member/MEMBER_202508021200.csv", b"MEMBER_ID\n2\n")  # landed after the crawl
+    landing.put("school_info/SCHOOL_INFO_202508011200.csv", b"SCHOOL_ID\n7\n")  # never crawled
+    landing.put("school_info/SCHOOL_INFO_202508021200.csv", b"SCHOOL_ID\n8\n")
+
+    _, runs = tick(landing, None)
+
+    assert set(runs) == {"member", "school_info"}
+    assert runs["member"].tags["sf/new_file_keys"] == "member/MEMBER_202508021200.csv"
+    assert runs["school_info"].tags["sf/new_file_keys"] == (
+        "school_info/SCHOOL_INFO_202508011200.csv, school_info/SCHOOL_INFO_202508021200.csv"
+    )
