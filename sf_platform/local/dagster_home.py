@@ -2,25 +2,44 @@
 
 Runs are queued one at a time on a laptop: the same table is never loaded by two runs at once (the
 sensor and a manual "materialize all" can both ask for it), and two cores are busy enough with one.
+One at a time means a run that died without saying so (SIGKILL, `dagster dev` killed, a reboot) would
+hold the queue for ever; the daemon's run monitoring, with the launcher of ``local/run_launcher.py``,
+marks such a run failed within ``poll_interval_seconds`` of its worker's death so the queue moves on.
+
+A dagster.yaml this module wrote (its first line says so) is rewritten with the current settings; one
+the user wrote is kept as it is.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-DAGSTER_YAML = """\
-# Written by sf-platform (sf_platform/local/dagster_home.py); local stack only.
+MARKER = "# Written by sf-platform (sf_platform/local/dagster_home.py); local stack only."
+DAGSTER_YAML = f"""\
+{MARKER}
+# Rewritten by sf-platform when it changes; delete the line above to keep edits of your own.
 run_queue:
   max_concurrent_runs: 1
+run_launcher:
+  module: sf_platform.local.run_launcher
+  class: LocalRunLauncher
+run_monitoring:
+  enabled: true
+  poll_interval_seconds: 10
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 120
+  max_resume_run_attempts: 0
+  free_slots_after_run_end_seconds: 30
 telemetry:
   enabled: false
 """
 
 
 def prepare(home: Path) -> Path:
-    """Create ``home`` with its dagster.yaml (kept if the user already wrote one)."""
+    """Create ``home`` with its dagster.yaml (kept if the user wrote one of their own)."""
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
+    current = config.read_text(encoding="utf-8") if config.exists() else None
+    if current is None or (current.startswith(MARKER) and current != DAGSTER_YAML):
         config.write_text(DAGSTER_YAML, encoding="utf-8")
     return home

@@ -25,6 +25,19 @@ def test_the_production_instance_config_is_valid_dagster_config(monkeypatch, tmp
     assert config["concurrency"]["pools"]["granularity"] == "op"  # the step claims slots itself
     assert config["telemetry"]["enabled"] is False
     assert config["run_retries"]["enabled"] and not config["run_retries"]["retry_on_asset_or_op_failure"]
+    # Dead or never-started run workers are failed by the daemon, not left STARTED; DefaultRunLauncher
+    # cannot resume a run, so resume attempts would only delay the failure.
+    assert config["run_monitoring"]["enabled"] is True
+    assert config["run_monitoring"]["max_resume_run_attempts"] == 0
+    assert config["run_monitoring"]["start_timeout_seconds"] > 0
+
+
+@pytest.mark.parametrize("name", ["values.yaml", "values-celery.yaml"])
+def test_helm_instances_monitor_runs(name):
+    values = {**yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text()),
+              **yaml.safe_load((DEPLOY / "helm" / name).read_text())}
+    assert values["dagsterDaemon"]["runMonitoring"]["enabled"] is True
+    assert values["runLauncher"]["type"] in ("K8sRunLauncher", "CeleryK8sRunLauncher")  # they check their Jobs
 
 
 def test_celery_workers_and_executor_share_task_settings():

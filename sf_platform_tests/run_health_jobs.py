@@ -1,0 +1,34 @@
+"""A code location of two tiny jobs for test_run_health: one that naps until killed, one that returns.
+
+Both execute in the run worker's own process (the platform's default executor), so the worker's pid is
+the process that does the work.
+"""
+
+import os
+import time
+
+import dagster as dg
+
+
+@dg.op
+def nap(context):
+    context.log.info(f"napping in pid {os.getpid()}")
+    time.sleep(600)
+
+
+@dg.job(executor_def=dg.in_process_executor)
+def sleepy():
+    nap()
+
+
+@dg.op
+def hello():
+    return 1
+
+
+@dg.job(executor_def=dg.in_process_executor)
+def quick():
+    hello()
+
+
+defs = dg.Definitions(jobs=[sleepy, quick])
