@@ -23,6 +23,9 @@ SOURCE_ROW_COLUMN = "_SF_ROW"  # merge staging only: the row's position in its f
 # a stage location is SQL syntax (``@stage/path``), not a bindable value.
 _STAGE_PATH = re.compile(r"^[A-Za-z0-9_\-./=]*\Z")
 
+# COPY's FILES list takes at most 1,000 names per statement (Snowflake's documented limit).
+MAX_FILES_PER_COPY = 1_000
+
 # Glue/crawler encodings to Snowflake's ENCODING names for delimited files.
 _SNOWFLAKE_ENCODING = {"utf-8": "UTF8", "utf-8-sig": "UTF8", "cp949": "IBM949"}
 
@@ -50,6 +53,44 @@ def copy_parquet(target_ref: str, stage_ref: str, path: str) -> str:
         f"COPY INTO {target_ref} FROM {stage_location(stage_ref, path)} FILE_FORMAT = (TYPE = PARQUET) "
         "MATCH_BY_COLUMN_NAME = CASE_SENSITIVE PURGE = TRUE"
     )
+
+
+def copy_hub_files(
+    target_ref: str, stage_ref: str, path: str = "", files: Sequence[str] = (), *, purge: bool = False
+) -> tuple[str, list]:
+    """COPY the hub's Parquet data files into ``target_ref``, columns matched by name.
+
+    ``files``: the names, relative to ``@stage/path``, to load (at most ``MAX_FILES_PER_COPY``; the
+    external stage, whose URL is the landing bucket root, reads the hub's data files where they are).
+    Without ``files`` every file under ``path`` is loaded (the internal stage: each load PUTs into a
+    directory of its own; fakesnow cannot combine an internal stage with ``FILES``).
+
+    ``MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE``: the hub's files name columns as the catalog does (lower
+    case), the table in upper case; a table column the file lacks (older files, before a column was
+    added) loads as NULL, a file column the table lacks (``_sf_row``) is not loaded. ``FORCE = TRUE``:
+    the snapshot ledger, not COPY's 64-day load history, says what is loaded (a rebuild copies files
+    again). Parquet COPY stops at the first bad value (``ON_ERROR`` defaults to ``ABORT_STATEMENT``):
+    the hub holds typed rows only, so an error is a real fault, never a row to skip.
+    """
+    files = list(files)
+    if len(files) > MAX_FILES_PER_COPY:
+        raise StatementError(f"{len(files)} files in one COPY (at most {MAX_FILES_PER_COPY})")
+    source = stage_location(stage_ref, path)
+    listed = f" FILES = ({', '.join(['%s'] * len(files))})" if files else ""
+    return (
+        f"COPY INTO {target_ref} FROM {source}{listed} FILE_FORMAT = (TYPE = PARQUET) "
+        f"MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE FORCE = TRUE{' PURGE = TRUE' if purge else ''}",
+        files,
+    )
+
+
+def stage_relative(uri: str, bucket: str) -> str:
+    """The key of ``s3://<bucket>/<key>`` (a hub data file), as named in COPY's FILES list of a stage on
+    the bucket root; raises StatementError for a file elsewhere."""
+    prefix = f"s3://{bucket}/"
+    if not uri.startswith(prefix) or uri == prefix:
+        raise StatementError(f"data file {uri!r} is not in the landing bucket {bucket!r}: the external stage cannot read it")
+    return uri[len(prefix):]
 
 
 @dataclass(frozen=True)
@@ -133,12 +174,20 @@ def create_external_stage(stage_ref: str, url: str, integration: str) -> tuple[s
 
 
 def merge_statement(
-    target_ref: str, staging_ref: str, columns: Sequence[str], keys: Sequence[str], order_by: Sequence[str]
+    target_ref: str,
+    staging_ref: str,
+    columns: Sequence[str],
+    keys: Sequence[str],
+    order_by: Sequence[str],
+    source_key_column: str | None = None,
 ) -> str:
     """Upsert the staging table into the target on ``keys``.
 
     Within one load a key may appear more than once: the last row wins (``order_by`` descending: the
-    latest object, then the latest row in it); rows with a NULL key never match and are left out.
+    latest object, then the latest row in it); rows with a NULL key never match and are left out. With
+    ``source_key_column`` the rule holds across loads too: a matched row is updated only by a row of the
+    same or a later object key, so rows the hub merely moved to a new file (a copy-on-write rewrite
+    after another object was replaced) never overwrite a later object's values.
     """
     q = [quote_snowflake(snowflake_name(c)) for c in columns]
     k = [quote_snowflake(snowflake_name(c)) for c in keys]
@@ -148,10 +197,16 @@ def merge_statement(
     on = " AND ".join(f'"T".{c} = "S".{c}' for c in k)
     updates = ", ".join(f'{c} = "S".{c}' for c in q if c not in k)
     values = ", ".join(f'"S".{c}' for c in q)
+    matched = "WHEN MATCHED"
+    if source_key_column is not None:
+        source_key = quote_snowflake(snowflake_name(source_key_column))
+        if source_key not in q:
+            raise StatementError(f"{source_key} must be one of the merged columns")
+        matched += f' AND "S".{source_key} >= "T".{source_key}'
     return (
         f'MERGE INTO {target_ref} AS "T" USING ({deduplicated_source(staging_ref, q, keys, order_by)}) AS "S" '
         f"ON {on} "
-        f"WHEN MATCHED THEN UPDATE SET {updates} "
+        f"{matched} THEN UPDATE SET {updates} "
         f"WHEN NOT MATCHED THEN INSERT ({', '.join(q)}) VALUES ({values})"
     )
 
@@ -226,6 +281,42 @@ class LedgerRow:
     rows_loaded: int
     rows_quarantined: int
     bytes: int
+
+
+# The hub's targets record one row per table: the hub snapshot the table holds (``_SF_HUB_LEDGER``),
+# written in the transaction that changes the table's rows, so rows and snapshot id commit together.
+HUB_LEDGER_TABLE = "_SF_HUB_LEDGER"
+
+
+def hub_ledger_table(ledger_ref: str) -> str:
+    return (
+        f"CREATE TABLE IF NOT EXISTS {ledger_ref} (\n"
+        '  "TABLE_NAME" VARCHAR NOT NULL,\n'
+        '  "SNAPSHOT_ID" NUMBER(38,0),\n'
+        '  "ROWS_LOADED" NUMBER(38,0) NOT NULL,\n'
+        '  "LOADED_AT" TIMESTAMP_NTZ NOT NULL,\n'
+        '  "RUN_ID" VARCHAR NOT NULL\n'
+        ")"
+    )
+
+
+def hub_ledger_read(ledger_ref: str, table: str) -> tuple[str, list]:
+    """The table's ledger row: (SNAPSHOT_ID,), or no row when it was never loaded from the hub."""
+    return f'SELECT "SNAPSHOT_ID" FROM {ledger_ref} WHERE "TABLE_NAME" = %s', [table]
+
+
+def hub_ledger_write(
+    ledger_ref: str, table: str, snapshot_id: int | None, rows_loaded: int, run_id: str
+) -> list[tuple[str, list]]:
+    """Replace the table's ledger row: two statements, for the caller's transaction."""
+    return [
+        (f'DELETE FROM {ledger_ref} WHERE "TABLE_NAME" = %s', [table]),
+        (
+            f'INSERT INTO {ledger_ref} ("TABLE_NAME", "SNAPSHOT_ID", "ROWS_LOADED", "LOADED_AT", "RUN_ID") '
+            "SELECT %s, %s, %s, CURRENT_TIMESTAMP()::TIMESTAMP_NTZ, %s",
+            [table, snapshot_id, int(rows_loaded), run_id],
+        ),
+    ]
 
 
 def _unnested() -> str:

@@ -286,3 +286,48 @@ def test_lock_statements_bind_every_value_and_use_the_servers_clock():
         f'UPDATE {ref} SET "HEARTBEAT_MS" = {sql.NOW_MS} WHERE "OWNER" = %s AND "HEARTBEAT_MS" >= {sql.NOW_MS} - %s'
     )
     assert params == ["run/x", 60_000]
+
+
+# ---- the hub's loads
+
+
+def test_copy_of_hub_files_matches_columns_by_name_and_binds_the_file_names():
+    internal, params = sql.copy_hub_files('"D"."S"."T"', '"D"."S"."STAGE"', "t/run-1/abc/", purge=True)
+    assert internal == (
+        'COPY INTO "D"."S"."T" FROM @"D"."S"."STAGE"/t/run-1/abc/ FILE_FORMAT = (TYPE = PARQUET) '
+        "MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE FORCE = TRUE PURGE = TRUE"
+    ) and params == []
+    files = ["_curated/t/data/region=eu/00000-0-a.parquet", "_curated/t/data/x'); DROP TABLE y; --.parquet"]
+    external, params = sql.copy_hub_files('"D"."S"."T"', '"D"."S"."LANDING"', files=files)
+    assert external == (
+        'COPY INTO "D"."S"."T" FROM @"D"."S"."LANDING"/ FILES = (%s, %s) FILE_FORMAT = (TYPE = PARQUET) '
+        "MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE FORCE = TRUE"
+    ) and params == files
+    with pytest.raises(sql.StatementError, match="1001 files in one COPY"):
+        sql.copy_hub_files('"T"', '"S"', files=[f"f{i}" for i in range(1001)])
+
+
+def test_hub_data_files_are_named_relative_to_the_bucket_root():
+    assert sql.stage_relative("s3://land/_curated/t/data/a.parquet", "land") == "_curated/t/data/a.parquet"
+    for elsewhere in ("s3://other/_curated/t/data/a.parquet", "s3://landing/x.parquet", "s3://land/"):
+        with pytest.raises(sql.StatementError, match="not in the landing bucket"):
+            sql.stage_relative(elsewhere, "land")
+
+
+def test_the_snapshot_ledger_row_is_replaced_with_bound_values():
+    assert sql.hub_ledger_read('"D"."S"."_SF_HUB_LEDGER"', "orders") == (
+        'SELECT "SNAPSHOT_ID" FROM "D"."S"."_SF_HUB_LEDGER" WHERE "TABLE_NAME" = %s', ["orders"])
+    (delete, delete_params), (insert, insert_params) = sql.hub_ledger_write('"L"', "orders", 123456789012345678, 7, "run-1")
+    assert delete == 'DELETE FROM "L" WHERE "TABLE_NAME" = %s' and delete_params == ["orders"]
+    assert insert.count("%s") == len(insert_params) and insert_params == ["orders", 123456789012345678, 7, "run-1"]
+    assert '"SNAPSHOT_ID" NUMBER(38,0)' in sql.hub_ledger_table('"L"')
+
+
+def test_merge_across_loads_updates_only_from_the_same_or_a_later_object():
+    statement = sql.merge_statement(
+        '"T"', '"S"', ["id", "v", ddl.SOURCE_KEY_COLUMN], ["id"], [ddl.SOURCE_KEY_COLUMN, sql.SOURCE_ROW_COLUMN],
+        ddl.SOURCE_KEY_COLUMN,
+    )
+    assert 'WHEN MATCHED AND "S"."_SF_SOURCE_KEY" >= "T"."_SF_SOURCE_KEY" THEN UPDATE SET "V" = "S"."V"' in statement
+    with pytest.raises(sql.StatementError, match="must be one of the merged columns"):
+        sql.merge_statement('"T"', '"S"', ["id", "v"], ["id"], ["v"], ddl.SOURCE_KEY_COLUMN)
