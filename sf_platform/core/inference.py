@@ -25,7 +25,8 @@ import threading
 import zlib
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from fractions import Fraction
 from functools import reduce
 from typing import BinaryIO
 
@@ -34,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from .conversion import TargetColumn, type_batch
 from .read_ahead import read_ahead
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "ReadNotes",
     "RowTooLong",
     "StringBlock",
+    "TypeCandidate",
     "UndecodableRow",
     "UnreadableFile",
     "iter_string_blocks",
@@ -57,6 +60,8 @@ __all__ = [
     "profile_stream",
     "profile_to_dict",
     "widen",
+    "with_tolerance",
+    "within_tolerance",
 ]
 
 GLUE_TYPES = ("bigint", "int", "double", "decimal(p,s)", "boolean", "date", "timestamp", "string")
@@ -80,6 +85,10 @@ class ColumnProfile:
     non_null: int
     nulls: int  # empty fields
     max_length: int  # longest non-null value in characters
+    # The evidence behind ``type`` (``with_tolerance`` and ``merge_columns`` decide from it): what each
+    # family that fits most values would make of the column, and why it is text when none is left.
+    candidates: tuple[TypeCandidate, ...] = ()
+    string_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -341,12 +350,40 @@ def _decide_header(rows: list[list[str]], header: str) -> tuple[bool, str]:
                 f"header: first-row value {_show(first[i])} is not {types[i]} like the values below it "
                 f"({len(clashes)} of {len(typed)} typed columns)"
             )
+    named = _names_over_misfits(first, columns)
+    if named is not None:
+        return True, named
+    if typed:
         i = typed[0]
         return (
             False,
             f"no header: the first row is typed like the data (e.g. {_show(first[i])} is {types[i]})",
         )
     return _decide_text_header(first, columns)
+
+
+_HEADER_MISFIT_SHARE = 0.1
+
+
+def _names_over_misfits(first: list[str], columns: list[list[str]]) -> str | None:
+    """A header over a column of one type holding a few values of none (such as 'N/A'), which makes the
+    column text to the rules above: the first row is unique identifier-like names, and in such a column
+    its value is not of the type and never recurs below (a data row of placeholders would repeat them).
+    Without this the header row would be typed as data, a misfit to quarantine. -> the reason, or None."""
+    if len(set(first)) < len(first) or not all(re.fullmatch(_IDENTIFIER, v.strip()) for v in first):
+        return None
+    for i, values in enumerate(columns):
+        kinds = [_value_kind(v) for v in values]
+        misfits = kinds.count("string")
+        kind = _combine_kinds(set(kinds) - {"string"})
+        if not misfits or kind in ("empty", "string") or misfits > _HEADER_MISFIT_SHARE * len(values):
+            continue
+        if first[i] not in values and _combine_kinds({_value_kind(first[i]), kind}) != kind:
+            return (
+                f"header: first-row value {_show(first[i])} is not {kind} like the values below it "
+                f"(all but {misfits} of {len(values)}, which fit no type)"
+            )
+    return None
 
 
 def _decide_text_header(first: list[str], columns: list[list[str]]) -> tuple[bool, str]:
@@ -944,6 +981,37 @@ def _rows_after(block: StringBlock, done: int) -> StringBlock | None:
 
 # --------------------------------------------------------------------------- column statistics
 
+# Tolerant typing. A value that fits no type of a family (numeric, boolean, temporal) is a misfit of
+# that family; a column takes its family's type when misfits are at most the table's type_tolerance
+# share of its non-empty values, and the loaders quarantine the rows holding them (they type rows
+# against the catalog). Two rules keep that honest and cheap:
+# - a misfit the loaders would accept after all (" 12", "yes", "2024-01-01 10:00": conversion is more
+#   lenient than inference) rules the family out, as strict inference always did, so that every counted
+#   misfit is a quarantined row and every value that is not quarantined fits the inferred type;
+# - a family whose misfits are more than half of the values seen, with more than 16 distinct ones, is
+#   ruled out there and then (text columns cost what they did: a check of 64 values per block, the
+#   probe); placeholders such as 'N/A' or '-' are few distinct values, so a file of nothing but
+#   placeholders still counts them and lets the other files of the table decide.
+_FAMILIES = ("numeric", "boolean", "temporal")  # precedence when two families fit equally well
+_WIDEST = {"numeric": "double", "boolean": "boolean", "temporal": "timestamp"}
+_NOT = {"numeric": "are not numbers", "boolean": "are not true/false", "temporal": "are not dates or timestamps"}
+_NOT_REAL_DATES = "are not real dates"
+_PROBE = 64
+_DISTINCT_MISFITS = 16
+_EXAMPLES = 5  # misfits kept per column and family; the reason shows the first 3
+
+
+@dataclass(frozen=True)
+class TypeCandidate:
+    """The type one family (numeric, boolean or temporal) gives a column, and the values it cannot hold."""
+
+    family: str
+    type: str  # the narrowest type of the family holding every value that fits it ("" when none does)
+    detail: str  # what those values are, e.g. "are integers in int32 range"
+    misfits: int = 0  # non-empty values that fit no type of the family (the loaders quarantine their rows)
+    examples: tuple[str, ...] = ()  # the first distinct misfits, in file order
+    misfit_note: str = ""  # what the misfits are, e.g. "are not numbers", "are not real dates"
+
 
 def _all(mask: pa.Array) -> bool:
     """True when every non-null entry is true (also when there are none)."""
@@ -965,12 +1033,100 @@ def _min_max(values: pa.Array) -> tuple:
     return result["min"].as_py(), result["max"].as_py()
 
 
+def _misfit_mask(family: str, values: pa.Array) -> pa.Array | None:
+    """Per value: fits no type of ``family`` (nulls: False); None when every value fits."""
+    if family == "numeric":
+        unsigned = pc.ascii_is_decimal(values)
+        if _all(unsigned):
+            return None
+        odd = values.filter(pc.invert(unsigned))
+        odd = odd.filter(pc.invert(_split_point(odd, pc.binary_length(odd))[0]))
+        if len(odd) == 0 or _first_mismatch(odd, _FLOAT) is None:
+            return None
+        fits = pc.match_substring_regex(values, f"^(?:{_FLOAT})$")
+    elif family == "boolean":
+        fits = pc.is_in(pc.utf8_lower(values), value_set=_BOOLEANS)
+    else:
+        if _first_mismatch(values, _TIMESTAMP) is None and _real_days(values) is None:
+            return None
+        shaped = pc.match_substring_regex(values, f"^(?:{_TIMESTAMP})$")
+        days = pc.utf8_slice_codeunits(values, 0, 10)
+        fits = pc.and_(shaped, _day_exists(days))
+    mask = pc.and_(pc.invert(pc.fill_null(fits, False)), pc.is_valid(values))
+    return mask if pc.any(mask, min_count=0).as_py() else None
+
+
+def _real_days(values: pa.Array) -> pa.Array | None:
+    """For values shaped like timestamps: None when every day exists, else a mask of those whose does."""
+    days = pc.utf8_slice_codeunits(values, 0, 10)
+    try:
+        pc.cast(days, pa.date32())  # strict YYYY-MM-DD and a real calendar day
+        return None
+    except pa.ArrowInvalid:
+        return _day_exists(days)
+
+
+def _day_exists(days: pa.Array) -> pa.Array:
+    # strptime rolls 2024-02-30 over to 2024-03-01; a day that does not survive the round trip does
+    # not exist.
+    parsed = pc.strptime(days, format="%Y-%m-%d", unit="s", error_is_null=True)
+    return pc.fill_null(pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), days), False)
+
+
+def _accepted_anyway(misfits: pa.Array, glue_type: str) -> str | None:
+    """The first of ``misfits`` the loaders accept as ``glue_type`` after all (conversion trims spaces,
+    reads yes/no and hh:mm), or None when they refuse every one: then each is a quarantined row."""
+    batch = pa.RecordBatch.from_arrays([misfits], names=["value"])
+    _, rejected = type_batch(batch, [TargetColumn("value", glue_type)], 0)
+    refused = {row.line for row in rejected}
+    return next((misfits[i].as_py() for i in range(len(misfits)) if i not in refused), None)
+
+
+class _Misfits:
+    """The values of one column that fit no type of one family: how many, and the first distinct ones."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.bad_dates = 0  # of them, timestamps whose day does not exist (2024-02-30)
+        self.seen: dict[str, bool] = {}  # the first distinct ones (up to 17) -> is a bad date
+
+    def take_known(self, values: pa.Array) -> pa.Array:
+        """Count the values already seen as misfits (a hash lookup); -> the other values."""
+        if not self.seen:
+            return values
+        known = pc.fill_null(pc.is_in(values, value_set=pa.array(list(self.seen), pa.string())), False)
+        repeated = pc.sum(known).as_py() or 0
+        if not repeated:
+            return values
+        self.count += repeated
+        bad = [value for value, is_bad in self.seen.items() if is_bad]
+        if bad:
+            self.bad_dates += pc.sum(pc.is_in(values, value_set=pa.array(bad, pa.string()))).as_py() or 0
+        return values.filter(pc.invert(known))
+
+    def add(self, found: pa.Array, distinct: pa.Array, family: str) -> None:
+        self.count += len(found)
+        bad = None
+        if family == "temporal":
+            bad = pc.fill_null(pc.match_substring_regex(found, f"^(?:{_TIMESTAMP})$"), False)
+            self.bad_dates += pc.sum(bad).as_py() or 0
+            bad = pc.fill_null(pc.match_substring_regex(distinct, f"^(?:{_TIMESTAMP})$"), False)
+        room = _DISTINCT_MISFITS + 1 - len(self.seen)
+        for i, value in enumerate(distinct.slice(0, max(room, 0)).to_pylist()):
+            self.seen.setdefault(value, bool(bad is not None and bad[i].as_py()))
+
+    def note(self, family: str) -> str:
+        return _NOT_REAL_DATES if self.count and self.bad_dates == self.count else _NOT[family]
+
+
 class _ColumnStats:
     """Running evidence about one column, updated batch by batch with vectorised kernels.
 
-    Three type families stay alive while every value fits them: numeric (int -> fixed -> float as
-    values demand), boolean and temporal (date -> timestamp). The first value that rules a family
-    out is kept for the reason. Once all are dead the column costs only its null count and lengths.
+    Three type families stay alive while their values fit them (see "Tolerant typing" above): numeric
+    (int -> fixed -> float as values demand), boolean and temporal (date -> timestamp); each counts the
+    values that fit none of its types (its misfits) and learns its type from the others. The first
+    value that rules a family out is kept for the reason. Once all are dead the column costs only its
+    null count and lengths.
     """
 
     def __init__(self) -> None:
@@ -981,6 +1137,7 @@ class _ColumnStats:
         self.boolean = True
         self.temporal: str | None = "date"
         self.ruled_out: dict[str, str] = {}
+        self.misfits = {family: _Misfits() for family in _FAMILIES}
         self.leading_zeros = 0
         self.leading_zero_example = ""
         self.int_digits = 0
@@ -988,26 +1145,25 @@ class _ColumnStats:
         self.beyond_int32 = False
         self.beyond_int64 = False
         self.exponent_example = ""
-        self.bad_dates = 0
-        self.bad_date_example = ""
 
     def update(self, column: pa.Array) -> None:
         nulls = column.null_count
         self.nulls += nulls
         if nulls == len(column):
             return
+        before = self.non_null
         self.non_null += len(column) - nulls
         lengths = pc.binary_length(column)
-        shortest, longest = _min_max(lengths)
+        longest = _min_max(lengths)[1]
         if longest > self.max_length:
             longer = column.filter(pc.greater(lengths, self.max_length))
             self.max_length = max(self.max_length, pc.max(pc.utf8_length(longer)).as_py())
-        if self.numeric:
-            self._check_numeric(column, lengths)
-        if self.boolean:
-            self._check_boolean(column, lengths, shortest, longest)
-        if self.temporal:
-            self._check_temporal(column, shortest, longest)
+        for family in _FAMILIES:
+            if self._alive(family):
+                self._check_family(family, column, before)
+
+    def _alive(self, family: str) -> bool:
+        return bool({"numeric": self.numeric, "boolean": self.boolean, "temporal": self.temporal}[family])
 
     def _rule_out(self, family: str, example: str) -> None:
         self.ruled_out.setdefault(family, example)
@@ -1018,7 +1174,57 @@ class _ColumnStats:
         else:
             self.temporal = None
 
-    # -- numbers
+    def _check_family(self, family: str, column: pa.Array, before: int) -> None:
+        """Count the block's misfits of ``family``, rule it out when they are most values and many
+        distinct ones (probing the first 64 first) or when the loaders would accept one after all, and
+        learn the family's type from the values that fit."""
+        book = self.misfits[family]
+        counted = book.count
+        values = book.take_known(column)
+        examined = before + book.count - counted  # known misfits repeated in this block included
+        if len(values) > _PROBE and self._dies(family, values.slice(0, _PROBE), examined):
+            return
+        mask = _misfit_mask(family, values)
+        if mask is not None:
+            found = values.filter(mask)
+            distinct = pc.unique(found)
+            too_many = len(self.misfits[family].seen) + len(distinct) > _DISTINCT_MISFITS
+            if (book.count + len(found)) * 2 > self.non_null and too_many:
+                self._rule_out(family, next(iter(book.seen), found[0].as_py()))
+                return
+            accepted = _accepted_anyway(distinct, _WIDEST[family])
+            if accepted is not None:
+                self._rule_out(family, accepted)
+                return
+            book.add(found, distinct, family)
+            values = values.filter(pc.invert(mask))
+        if len(values) > values.null_count:
+            self._learn(family, values)
+
+    def _dies(self, family: str, probe: pa.Array, examined: int) -> bool:
+        """Whether the first values of a block already show the family does not fit the column."""
+        mask = _misfit_mask(family, probe)
+        if mask is None:
+            return False
+        book = self.misfits[family]
+        found = probe.filter(mask)
+        distinct = set(book.seen) | set(found.to_pylist())
+        if (book.count + len(found)) * 2 <= examined + len(probe) - probe.null_count:
+            return False
+        if len(distinct) <= _DISTINCT_MISFITS:
+            return False
+        self._rule_out(family, next(iter(book.seen), found[0].as_py()))
+        return True
+
+    def _learn(self, family: str, values: pa.Array) -> None:
+        """Narrow the family's type with values that all fit it."""
+        lengths = pc.binary_length(values)
+        if family == "numeric":
+            self._check_numeric(values, lengths)
+        elif family == "temporal" and self.temporal == "date" and _min_max(lengths) != (10, 10):
+            self.temporal = "timestamp"
+
+    # -- numbers (every value given fits the numeric family)
 
     def _check_numeric(self, column: pa.Array, lengths: pa.Array) -> None:
         if self.numeric == "int":
@@ -1060,11 +1266,7 @@ class _ColumnStats:
         return True
 
     def _check_exponents(self, column: pa.Array, odd: pa.Array) -> None:
-        """Some values are not plain fixed-point: exponents make a double, anything else no number."""
-        bad = _first_mismatch(odd, _FLOAT)
-        if bad is not None:
-            self._rule_out("numeric", bad)
-            return
+        """Some values are not plain fixed-point: they have exponents, which make a double."""
         self.numeric = "float"
         self.exponent_example = self.exponent_example or _first_mismatch(odd, _FIXED) or ""
         digits = pc.utf8_ltrim(column, characters="+-")
@@ -1085,113 +1287,130 @@ class _ColumnStats:
             self.leading_zeros += count
             self.leading_zero_example = self.leading_zero_example or digits.filter(padded)[0].as_py()
 
-    # -- booleans and dates
-
-    def _check_boolean(self, column: pa.Array, lengths: pa.Array, shortest: int, longest: int) -> None:
-        if shortest < 4 or longest > 5:
-            bad = column.filter(pc.or_(pc.less(lengths, 4), pc.greater(lengths, 5)))[0].as_py()
-        else:
-            # is_in says False for nulls; empty fields are nulls, not evidence against boolean
-            ok = pc.or_(pc.is_in(pc.utf8_lower(column), value_set=_BOOLEANS), pc.is_null(column))
-            if _all(ok):
-                return
-            bad = column.filter(pc.invert(ok))[0].as_py()
-        self._rule_out("boolean", bad)
-
-    def _check_temporal(self, column: pa.Array, shortest: int, longest: int) -> None:
-        if self.temporal == "date" and shortest == longest == 10:
-            try:
-                pc.cast(column, pa.date32())  # strict YYYY-MM-DD and a real calendar day
-                return
-            except pa.ArrowInvalid:
-                pass
-        elif self.temporal == "date":
-            self.temporal = "timestamp"
-        bad = _first_mismatch(column, _TIMESTAMP)
-        if bad is not None:
-            self._rule_out("temporal", bad)
-            return
-        days = pc.utf8_slice_codeunits(column, 0, 10)
-        try:
-            pc.cast(days, pa.date32())
-        except pa.ArrowInvalid:
-            self._note_bad_dates(days)
-
-    def _note_bad_dates(self, days: pa.Array) -> None:
-        # strptime rolls 2024-02-30 over to 2024-03-01; a day that does not survive the round
-        # trip does not exist.
-        parsed = pc.strptime(days, format="%Y-%m-%d", unit="s", error_is_null=True)
-        ok = pc.fill_null(pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), days), False)
-        bad = days.filter(pc.and_(pc.invert(ok), pc.is_valid(days)))
-        self.bad_dates += len(bad)
-        self.bad_date_example = self.bad_date_example or bad[0].as_py()
-
     # -- the verdict
 
-    def finish(self, name: str) -> ColumnProfile:
-        glue_type, reason = self._decide()
-        if self.nulls and self.non_null:
-            reason += f" ({self.nulls} empty)"
-        return ColumnProfile(name, glue_type, reason, self.non_null, self.nulls, self.max_length)
+    def finish(self, name: str, tolerance: float = 0.0) -> ColumnProfile:
+        column = ColumnProfile(
+            name, "string", "", self.non_null, self.nulls, self.max_length,
+            candidates=self._candidates(), string_reason=self._string_reason(),
+        )
+        return with_tolerance(column, tolerance)
 
-    def _decide(self) -> tuple[str, str]:
+    def _candidates(self) -> tuple[TypeCandidate, ...]:
+        if self.non_null == 0 or (self.numeric and self.leading_zeros):
+            return ()
+        found = []
+        for family in _FAMILIES:
+            if not self._alive(family):
+                continue
+            book = self.misfits[family]
+            glue_type, detail = self._family_type(family) if book.count < self.non_null else ("", "")
+            examples = tuple(itertools.islice(book.seen, _EXAMPLES))
+            found.append(TypeCandidate(family, glue_type, detail, book.count, examples, book.note(family)))
+        return tuple(found)
+
+    def _family_type(self, family: str) -> tuple[str, str]:
+        if family == "numeric":
+            return self._numeric_type()
+        if family == "boolean":
+            return "boolean", "are true/false"
+        if self.temporal == "date":
+            return "date", "are YYYY-MM-DD"
+        return "timestamp", "are YYYY-MM-DD HH:MM:SS[.f] timestamps or dates"
+
+    def _numeric_type(self) -> tuple[str, str]:
+        if self.numeric == "float":
+            return "double", f"are numbers, some with an exponent (e.g. {_show(self.exponent_example)})"
+        precision = max(self.int_digits + self.scale, 1)
+        if precision > _MAX_PRECISION:
+            return "double", f"are numbers, but they need {precision} digits, over decimal's 38"
+        if self.numeric == "fixed":
+            return f"decimal({precision},{self.scale})", (
+                f"are fixed-point numbers with up to {_plural(self.int_digits, 'integer digit')} and "
+                f"{_plural(self.scale, 'decimal')}"
+            )
+        if self.beyond_int64:
+            return f"decimal({precision},0)", "are integers, some beyond bigint range"
+        if self.beyond_int32:
+            return "bigint", "are integers, some outside int32 range"
+        return "int", "are integers in int32 range"
+
+    def _string_reason(self) -> str:
+        """Why the column is text when no family fits most of its values: the first value each family
+        does not hold."""
         n = self.non_null
-        every = f"all {n} non-null values"
         if n == 0:
-            return "string", "string: all values empty"
+            return "string: all values empty"
         if self.numeric and self.leading_zeros:
-            return "string", (
+            return (
                 f"string: {self.leading_zeros} of {n} values have leading zeros "
                 f"(e.g. {_show(self.leading_zero_example)}), so they are codes, not numbers"
             )
-        if self.numeric:
-            return self._numeric_type(every)
-        if self.boolean:
-            return "boolean", f"boolean: {every} are true/false"
-        if self.temporal and self.bad_dates:
-            return "string", (
-                f"string: {self.bad_dates} of {n} values are not real dates (e.g. {_show(self.bad_date_example)})"
-            )
-        if self.temporal == "date":
-            return "date", f"date: {every} are YYYY-MM-DD"
-        if self.temporal:
-            return "timestamp", f"timestamp: {every} are YYYY-MM-DD HH:MM:SS[.f] timestamps or dates"
-        return "string", self._string_reason()
-
-    def _numeric_type(self, every: str) -> tuple[str, str]:
-        if self.numeric == "float":
-            return (
-                "double",
-                f"double: {every} are numbers, some with an exponent (e.g. {_show(self.exponent_example)})",
-            )
-        precision = max(self.int_digits + self.scale, 1)
-        if precision > _MAX_PRECISION:
-            return (
-                "double",
-                f"double: {every} are numbers, but they need {precision} digits, over decimal's 38",
-            )
-        if self.numeric == "fixed":
-            return f"decimal({precision},{self.scale})", (
-                f"decimal({precision},{self.scale}): {every} are fixed-point numbers with up to "
-                f"{_plural(self.int_digits, 'integer digit')} and {_plural(self.scale, 'decimal')}"
-            )
-        if self.beyond_int64:
-            return (
-                f"decimal({precision},0)",
-                f"decimal({precision},0): {every} are integers, some beyond bigint range",
-            )
-        if self.beyond_int32:
-            return "bigint", f"bigint: {every} are integers, some outside int32 range"
-        return "int", f"int: {every} are integers in int32 range"
-
-    def _string_reason(self) -> str:
         what = {"numeric": ["number"], "boolean": ["boolean"], "temporal": ["date", "timestamp"]}
+        first_misfits = dict(self.ruled_out)
+        for family, book in self.misfits.items():
+            if self._alive(family) and book.seen:
+                first_misfits[family] = next(iter(book.seen))
         by_value: dict[str, list[str]] = {}
-        for family, value in self.ruled_out.items():
+        for family, value in first_misfits.items():
             by_value.setdefault(value, []).extend(what[family])
         return "string: " + "; ".join(
             f"{_show(v)} is not {_or(['a ' + w[0], *w[1:]])}" for v, w in by_value.items()
         )
+
+
+def with_tolerance(column: ColumnProfile, tolerance: float) -> ColumnProfile:
+    """The column typed at ``tolerance`` (the registry's ``type_tolerance``): the family with the fewest
+    misfits, when they are at most that share of its non-empty values, else string; with the reason."""
+    glue_type, reason, _ = _decide(column.candidates, column.non_null, tolerance, column.string_reason)
+    if column.nulls and column.non_null:
+        reason += f" ({column.nulls} empty)"
+    return replace(column, type=glue_type, reason=reason)
+
+
+def _decide(
+    candidates: Sequence[TypeCandidate], n: int, tolerance: float, string_reason: str
+) -> tuple[str, str, TypeCandidate | None]:
+    """-> (type, reason, the candidate chosen or None) for a column of ``n`` non-empty values;
+    ``string_reason`` when no family fits most of them."""
+    typed = [c for c in candidates if c.type]
+    best = min(typed, key=lambda c: (c.misfits, _FAMILIES.index(c.family)), default=None)
+    # No family fits most values: a text column (timestamps whose day does not exist still count).
+    if best is None or (best.misfits * 2 >= n and best.misfit_note != _NOT_REAL_DATES):
+        return "string", string_reason, None
+    if not within_tolerance(best.misfits, n, tolerance):
+        return "string", _over_tolerance(best, n, tolerance), None
+    if not best.misfits:
+        return best.type, f"{best.type}: all {n} non-null values {best.detail}", best
+    return best.type, f"{best.type}: {_misfit_clause(best, n)}; the other {n - best.misfits:,} {best.detail}", best
+
+
+def within_tolerance(misfits: int, values: int, tolerance: float) -> bool:
+    """Whether ``misfits`` of ``values`` non-empty values are at most the ``tolerance`` share (exact:
+    0.29 of 100 is 29, not 28.999999999999996)."""
+    return misfits <= Fraction(str(tolerance)) * values
+
+
+def _misfit_clause(candidate: TypeCandidate, n: int) -> str:
+    m = candidate.misfits
+    more = ", ..." if m > min(len(candidate.examples), 3) else ""
+    return (
+        f"{m:,} of {n:,} values ({_percent(m, n)}) did not fit and are quarantined: "
+        f"{', '.join(_show(e) for e in candidate.examples[:3])}{more}"
+    )
+
+
+def _over_tolerance(candidate: TypeCandidate, n: int, tolerance: float) -> str:
+    m = candidate.misfits
+    examples = ", ".join(_show(e) for e in candidate.examples[:3])
+    reason = f"string: {m:,} of {n:,} values {candidate.misfit_note} (e.g. {examples})"
+    if tolerance:
+        reason += f"; {_percent(m, n)} is more than the type_tolerance of {_percent(tolerance, 1)}"
+    return reason
+
+
+def _percent(part: float, whole: float) -> str:
+    return f"{100 * part / whole:.2g} %"
 
 
 def _split_point(values: pa.Array, lengths: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
@@ -1219,6 +1438,7 @@ def profile_stream(
     encoding: str = "",
     max_field: int | None = None,
     reopen=None,
+    tolerance: float = 0.0,
 ) -> FileProfile:
     """Profile a whole file from a binary stream (raw bytes as stored, possibly gzip), read once.
 
@@ -1228,7 +1448,8 @@ def profile_stream(
     problems are reported in the profile, and a file that cannot be read to its end (not text, broken
     gzip, a row over ``max_field`` / SF_MAX_FIELD_BYTES, a read failing part way) is an unreadable
     profile (``unreadable`` says why; no columns, no rows), never a partial one. ``reopen()``, when
-    given, opens the file again (see ``iter_string_blocks``)."""
+    given, opens the file again (see ``iter_string_blocks``). Each column's type is decided at
+    ``tolerance`` (see ``with_tolerance``; a table's files are decided together by ``merge_columns``)."""
     try:
         head, at_end = _read_head(stream, head_bytes)
     except Exception as exc:  # a failing stream is bad input too
@@ -1284,7 +1505,7 @@ def profile_stream(
         problems.append(_undecodable_problem(first_undecodable, undecodable, notes, fmt))
     if fmt.header and rows == 0 and not ragged_count and not undecodable:
         problems.append("header only")
-    columns = tuple(s.finish(name) for s, name in zip(stats, names, strict=True))
+    columns = tuple(s.finish(name, tolerance) for s, name in zip(stats, names, strict=True))
     return FileProfile(fmt, sniff.header_reason, columns, rows, ragged_count, tuple(problems), undecodable)
 
 
@@ -1373,13 +1594,20 @@ def profile_from_dict(data: dict) -> FileProfile:
     return FileProfile(
         format=CsvFormat(**data["format"]),
         header_reason=data["header_reason"],
-        columns=tuple(ColumnProfile(**c) for c in data["columns"]),
+        columns=tuple(_column_from_dict(c) for c in data["columns"]),
         rows=int(data["rows"]),
         bad_rows=int(data["bad_rows"]),
         problems=tuple(data["problems"]),
         undecodable_rows=int(data.get("undecodable_rows", 0)),
         unreadable=str(data.get("unreadable", "")),
     )
+
+
+def _column_from_dict(data: dict) -> ColumnProfile:
+    candidates = tuple(
+        TypeCandidate(**{**c, "examples": tuple(c["examples"])}) for c in data.get("candidates", ())
+    )
+    return ColumnProfile(**{**data, "candidates": candidates})
 
 
 # --------------------------------------------------------------------------- several files
@@ -1426,8 +1654,9 @@ def _decimal_digits(glue_type: str) -> tuple[int, int] | None:
     return precision - scale, scale
 
 
-def merge_columns(profiles: Sequence[FileProfile]) -> tuple[ColumnProfile, ...]:
-    """Union of the columns of several files of one table, in first-seen order, types widened.
+def merge_columns(profiles: Sequence[FileProfile], tolerance: float = 0.0) -> tuple[ColumnProfile, ...]:
+    """Union of the columns of several files of one table, in first-seen order, types widened and
+    decided at ``tolerance`` (the table's ``type_tolerance``) over all the files' values together.
 
     The k-th column called X in one file matches the k-th called X in another. Rows of files
     without the column count as nulls; all-empty columns do not vote on the type."""
@@ -1441,7 +1670,7 @@ def merge_columns(profiles: Sequence[FileProfile]) -> tuple[ColumnProfile, ...]:
     for (name, _), found in seen.items():
         columns = [column for _, column in found]
         missing_rows = sum(p.rows for i, p in enumerate(profiles, start=1) if i not in {n for n, _ in found})
-        glue_type, reason = _merge_type(found)
+        glue_type, reason, candidates = _merge_type(found, tolerance)
         if len(found) < len(profiles):
             reason += f"; missing from {len(profiles) - len(found)} of {len(profiles)} files"
         merged.append(
@@ -1452,31 +1681,80 @@ def merge_columns(profiles: Sequence[FileProfile]) -> tuple[ColumnProfile, ...]:
                 non_null=sum(c.non_null for c in columns),
                 nulls=sum(c.nulls for c in columns) + missing_rows,
                 max_length=max(c.max_length for c in columns),
+                candidates=candidates,
+                string_reason=columns[0].string_reason if len(columns) == 1 else "",
             )
         )
     return tuple(merged)
 
 
-def _merge_type(found: list[tuple[int, ColumnProfile]]) -> tuple[str, str]:
+def _merge_type(
+    found: list[tuple[int, ColumnProfile]], tolerance: float
+) -> tuple[str, str, tuple[TypeCandidate, ...]]:
     voters = [(number, column) for number, column in found if column.non_null]
     if not voters:
-        return "string", "string: all values empty in every file"
+        return "string", "string: all values empty in every file", ()
     if len(found) == 1:
-        return voters[0][1].type, voters[0][1].reason
-    glue_type = reduce(widen, (column.type for _, column in voters))
+        column = with_tolerance(voters[0][1], tolerance)
+        return column.type, column.reason, column.candidates
+    candidates = _merge_candidates([column for _, column in voters])
+    n = sum(column.non_null for _, column in voters)
+    glue_type, reason, chosen = _decide(candidates, n, tolerance, "")
+    if chosen is not None:
+        return glue_type, _agreement(chosen, voters, n), candidates
+    if reason:  # a family fits most values, but too few of them
+        return "string", f"{reason} across {len(voters)} files", candidates
     types = list(dict.fromkeys(column.type for _, column in voters))
-    if len(types) == 1:
-        number, column = voters[0]
-        return (
-            glue_type,
-            f"{glue_type}: all {len(voters)} files with values agree (file {number}: {_detail(column)})",
-        )
-    if glue_type != "string":
-        return glue_type, f"{glue_type}: widened from {', '.join(types)} across {len(voters)} files"
     text = next(((n, c) for n, c in voters if c.type == "string"), None)
     if text is not None:
-        return "string", f"string: file {text[0]} is string ({_detail(text[1])})"
-    return "string", f"string: incompatible types across files ({', '.join(types)})"
+        return "string", f"string: file {text[0]} is string ({_detail(text[1])})", candidates
+    return "string", f"string: incompatible types across files ({', '.join(types)})", candidates
+
+
+def _merge_candidates(columns: Sequence[ColumnProfile]) -> tuple[TypeCandidate, ...]:
+    """Per family that every file keeps: the type widened over the files, their misfits summed."""
+    merged = []
+    for family in _FAMILIES:
+        found = [_candidate(column, family) for column in columns]
+        if any(c is None for c in found):
+            continue
+        types = [c.type for c in found if c.type]
+        notes = {c.misfit_note for c in found if c.misfits}
+        merged.append(
+            TypeCandidate(
+                family=family,
+                type=reduce(widen, types) if types else "",
+                detail=found[0].detail,
+                misfits=sum(c.misfits for c in found),
+                examples=tuple(dict.fromkeys(e for c in found for e in c.examples))[:_EXAMPLES],
+                misfit_note=notes.pop() if len(notes) == 1 else _NOT[family],
+            )
+        )
+    return tuple(merged)
+
+
+def _candidate(column: ColumnProfile, family: str) -> TypeCandidate | None:
+    return next((c for c in column.candidates if c.family == family), None)
+
+
+def _agreement(chosen: TypeCandidate, voters: list[tuple[int, ColumnProfile]], n: int) -> str:
+    """The reason for a type several files agree on or widen to (with their misfits, if any)."""
+    per_file = [(number, column, _candidate(column, chosen.family)) for number, column in voters]
+    types = list(dict.fromkeys(c.type for _, _, c in per_file if c.type))
+    if len(types) == 1:
+        clean = [(number, column) for number, column, c in per_file if not c.misfits]
+        if clean:
+            number, column = clean[0]
+            detail = _detail(column)
+        else:
+            number, _, candidate = per_file[0]
+            detail = candidate.detail
+        text = f"all {len(voters)} files with values agree (file {number}: {detail})"
+    else:
+        text = f"widened from {', '.join(types)} across {len(voters)} files"
+    if chosen.misfits:
+        return f"{chosen.type}: {_misfit_clause(chosen, n)}; {text}"
+    return f"{chosen.type}: {text}"
 
 
 # --------------------------------------------------------------------------- wording

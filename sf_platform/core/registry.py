@@ -97,6 +97,9 @@ class TableConfig(_Strict):
     force_string: bool | tuple[str, ...] = ()  # true = every column
     renames: Mapping[str, str] = Field(default_factory=dict)
     types: Mapping[str, str] = Field(default_factory=dict)
+    # The share of a column's non-empty values that may fail its type: a column whose other values
+    # all fit a type gets it, and the rows holding the misfits are quarantined. 0 = strict.
+    type_tolerance: float = 0.01
     schema_change: SchemaChangePolicy = SchemaChangePolicy()
     targets: tuple[Literal["mysql", "snowflake"], ...] = ("mysql", "snowflake")
     mysql: MySQLTarget = MySQLTarget()
@@ -164,6 +167,17 @@ class TableConfig(_Strict):
             except glue_types.UnknownTypeError as exc:
                 raise ValueError(f"column {column!r}: {exc}") from None
         return value
+
+    @field_validator("type_tolerance", mode="before")
+    @classmethod
+    def _tolerance(cls, value: Any) -> float:
+        number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        if number is None or not 0 <= number < 0.5:  # NaN fails both comparisons
+            raise ValueError(
+                f"type_tolerance must be a share of a column's non-empty values, at least 0 (strict) and "
+                f"below 0.5, e.g. 0.01 for 1 % (not {value!r})"
+            )
+        return float(number)
 
     def forces_string(self, column: str) -> bool:
         if self.force_string is True:

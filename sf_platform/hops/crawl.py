@@ -315,7 +315,8 @@ def _write_table(
     report: CrawlReport,
 ) -> dict:
     """Decide, merge and write the table entry; -> the entry now in force (for the partitions)."""
-    crawled = cat.apply_overrides(merge_columns(profiles), config)
+    # Types decided over every file's values at the table's type_tolerance (misfits named in the reasons).
+    crawled = cat.apply_overrides(merge_columns(profiles, config.type_tolerance), config)
     clashing = [c.name for c in crawled if c.name in report.partition_keys]
     if clashing:
         # Partition keys are columns too; a data column with the same name would make the table invalid.
@@ -551,7 +552,7 @@ def _proposal(
     bucket: LandingBucket, table: str, objects: list[dict], sampled: list[dict], profiles: list[FileProfile]
 ) -> tuple[dict, list[str]]:
     fmt = _table_format(profiles)
-    columns = merge_columns([p for p in profiles if p.format.header == fmt.header])
+    columns = merge_columns([p for p in profiles if p.format.header == fmt.header], TableConfig().type_tolerance)
     size = sum(int(o["Size"]) for o in objects)
     entry: dict = {
         "description": f"Discovered in s3://{bucket.bucket}/{table}/ ({len(objects)} file(s), {size} bytes); describe me.",
