@@ -12,8 +12,14 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from .ddl import SOURCE_KEY_COLUMN, ColumnSpec
+from .export_catalog import glue_type
 from .identifiers import quote_snowflake, snowflake_name
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 LOCKS_TABLE = "_SF_LOCKS"
 
@@ -483,6 +489,45 @@ def type_change(current: str, wanted: str) -> str | None:
     if cur and new and cur.group(2) == new.group(2):
         return wanted if int(new.group(1)) > int(cur.group(1)) else None
     raise ValueError(f"cannot change column type {current} to {wanted} in place")
+
+
+# ---- the hub's columns in a Snowflake table
+
+
+def hub_column_specs(schema: pa.Schema, bookkeeping: Sequence[str]) -> list[ColumnSpec]:
+    """The table's columns for the hub's rows schema: every column but the hub's ``bookkeeping`` ones
+    (the source key is added by the table DDL), typed through the one Glue type mapping."""
+    return [ColumnSpec(f.name, glue_type(f.type)) for f in schema if f.name not in bookkeeping]
+
+
+def evolution(existing: Mapping[str, str], columns: Sequence[ColumnSpec]) -> list[tuple[ColumnSpec, str | None]]:
+    """What makes a table with ``existing`` columns (name -> type, as ``existing_type`` spells it) hold
+    ``columns``: (column, None) to add it, (column, type) to widen it. Raises ValueError naming a column
+    Snowflake cannot change in place. A column of the table the hub no longer has is left as it is."""
+    steps: list[tuple[ColumnSpec, str | None]] = []
+    for column in columns:
+        name = snowflake_name(column.name)
+        if name not in existing:
+            steps.append((column, None))
+            continue
+        try:
+            wider = type_change(existing[name], column.snowflake_type)
+        except ValueError as exc:
+            raise ValueError(f"column {name} is {existing[name]} but the hub now says {column.type}: {exc}") from None
+        if wider:
+            steps.append((column, wider))
+    return steps
+
+
+def column_diff(existing: Mapping[str, str], columns: Sequence[ColumnSpec]) -> list[str]:
+    """Every difference between a table's columns and ``columns`` plus the source key, one line each
+    (a table built for exactly ``columns`` has none)."""
+    wanted = {snowflake_name(c.name): c.snowflake_type for c in columns}
+    wanted[snowflake_name(SOURCE_KEY_COLUMN)] = "VARCHAR"
+    changes = [f"added {n} {t}" for n, t in wanted.items() if n not in existing]
+    changes += [f"dropped {n}" for n in existing if n not in wanted]
+    changes += [f"retyped {n} {existing[n]} -> {t}" for n, t in wanted.items() if n in existing and existing[n] != t]
+    return changes
 
 
 # ---- COPY results

@@ -49,12 +49,12 @@ from typing import TYPE_CHECKING
 
 from sf_platform.core import ddl
 from sf_platform.core import snowflake_sql as sql
-from sf_platform.core.export_catalog import glue_type
 from sf_platform.core.identifiers import quote_snowflake, snowflake_name
 from sf_platform.core.registry import TableConfig
 from sf_platform.hops.sink import apply_changes
 from sf_platform.hops.snowflake_lock import TableLock
 from sf_platform.hops.snowflake_stage import Stage
+from sf_platform.hub.conventions import BOOKKEEPING
 from sf_platform.resources.aws import LandingBucket
 
 if TYPE_CHECKING:
@@ -63,7 +63,6 @@ if TYPE_CHECKING:
     from sf_platform.hub.changes import Hub, HubChanges
 
 STAGE_NAME = "SF_PLATFORM_STAGE"
-BOOKKEEPING = ("_sf_source_key", "_sf_row")  # the hub's own columns: the key is kept, the row number is not
 SWAP_FALLBACK = "RENAME x2 in one transaction (fakesnow cannot parse ALTER TABLE ... SWAP WITH)"
 
 
@@ -204,9 +203,9 @@ class SnowflakeSink:
         if not existing:
             return False
         if self._rebuilds_on_change:
-            return not _column_diff(existing, self.columns)
+            return not sql.column_diff(existing, self.columns)
         try:
-            return not _evolution(existing, self.columns)
+            return not sql.evolution(existing, self.columns)
         except ValueError:  # the locked path reports it
             return False
 
@@ -247,9 +246,9 @@ class SnowflakeSink:
         if not existing:
             return True  # the ledger says loaded, the table is gone: build it again
         if self._rebuilds_on_change:
-            return bool(_column_diff(existing, self.columns)) or self._loaded != self.hub.current_snapshot_id(self.table)
+            return bool(sql.column_diff(existing, self.columns)) or self._loaded != self.hub.current_snapshot_id(self.table)
         try:
-            steps = _evolution(existing, self.columns)
+            steps = sql.evolution(existing, self.columns)
         except ValueError as exc:
             raise SnowflakeLoadError(
                 f"{self.name}: {exc}; set snowflake.write_mode: replace to rebuild the table on such changes"
@@ -320,7 +319,7 @@ class SnowflakeSink:
     # ---- the work
 
     def _use_columns(self, schema: pa.Schema) -> None:
-        self.columns = hub_columns(schema)
+        self.columns = sql.hub_column_specs(schema, BOOKKEEPING)
         self.report.columns = self.columns
 
     @property
@@ -409,40 +408,46 @@ class SnowflakeSink:
         return {name: sql.existing_type(dtype, p, s) for name, dtype, p, s in self.cur.fetchall()}
 
 
-def hub_columns(schema: pa.Schema) -> list[ddl.ColumnSpec]:
-    """The Snowflake table's columns for the hub's rows schema: every column but the bookkeeping ones
-    (the source key is added by the table DDL), typed through the one Glue type mapping."""
-    return [ddl.ColumnSpec(f.name, glue_type(f.type)) for f in schema if f.name not in BOOKKEEPING]
-
-
-def _evolution(existing: dict[str, str], columns: list[ddl.ColumnSpec]) -> list[tuple[ddl.ColumnSpec, str | None]]:
-    """What makes ``existing`` hold ``columns``: (column, None) to add it, (column, type) to widen it.
-    Raises ValueError naming a column Snowflake cannot change in place."""
-    steps: list[tuple[ddl.ColumnSpec, str | None]] = []
-    for column in columns:
-        name = snowflake_name(column.name)
-        if name not in existing:
-            steps.append((column, None))
-            continue
-        try:
-            wider = sql.type_change(existing[name], column.snowflake_type)
-        except ValueError as exc:
-            raise ValueError(f"column {name} is {existing[name]} but the hub now says {column.type}: {exc}") from None
-        if wider:
-            steps.append((column, wider))
-    return steps
-
-
-def _column_diff(existing: dict[str, str], columns: list[ddl.ColumnSpec]) -> list[str]:
-    wanted = {snowflake_name(c.name): c.snowflake_type for c in columns}
-    wanted[snowflake_name(ddl.SOURCE_KEY_COLUMN)] = "VARCHAR"
-    changes = [f"added {n} {t}" for n, t in wanted.items() if n not in existing]
-    changes += [f"dropped {n}" for n in existing if n not in wanted]
-    changes += [f"retyped {n} {existing[n]} -> {t}" for n, t in wanted.items() if n in existing and existing[n] != t]
-    return changes
-
-
 def _affected(cur) -> int:
     """Rows a DML statement changed, from its result row (Snowflake answers DELETE with one)."""
     row = cur.fetchone()
     return int(row[0]) if row and row[0] is not None else max(cur.rowcount or 0, 0)
+
+
+# ---- what the checks read
+
+
+@dataclass(frozen=True)
+class LoadedState:
+    """What the Snowflake table holds: ``loaded`` (the ledger has the table), the hub snapshot id it
+    records (None: the hub table had no snapshot yet) and the rows in the table."""
+
+    loaded: bool
+    snapshot_id: int | None
+    rows: int
+
+
+def loaded_state(connection, database: str, schema: str, table: str) -> LoadedState:
+    cur = connection.cursor()
+    ref = ddl.snowflake_table_ref(database, schema, table)
+    cur.execute(
+        f"SELECT COUNT(*) FROM {quote_snowflake(snowflake_name(database))}.INFORMATION_SCHEMA.TABLES "
+        "WHERE TABLE_SCHEMA = %s AND TABLE_NAME IN (%s, %s)",
+        (snowflake_name(schema), snowflake_name(table), sql.HUB_LEDGER_TABLE),
+    )
+    if int(cur.fetchone()[0]) < 2:
+        return LoadedState(False, None, 0)
+    cur.execute(*sql.hub_ledger_read(ddl.snowflake_table_ref(database, schema, sql.HUB_LEDGER_TABLE), table))
+    row = cur.fetchone()
+    cur.execute(f"SELECT COUNT(*) FROM {ref}")
+    rows = int(cur.fetchone()[0])
+    return LoadedState(row is not None, None if row is None or row[0] is None else int(row[0]), rows)
+
+
+def hub_rows_at(hub: Hub, table: str, snapshot_id: int | None) -> int | None:
+    """The hub table's rows at ``snapshot_id`` (its summary's ``total-records``; 0 for no snapshot);
+    None when that snapshot is no longer in the table's metadata (expired)."""
+    if snapshot_id is None:
+        return 0
+    snapshot = hub.require(table).snapshot_by_id(snapshot_id)
+    return None if snapshot is None or snapshot.summary is None else int(snapshot.summary["total-records"])

@@ -48,6 +48,7 @@ class Stage:
     heartbeat: Callable[[], None] = lambda: None
     notes: list[str] = field(default_factory=list)
     files_copied: int = 0
+    put_files: bool = False  # this call PUT files into the internal stage
 
     def copy(self, into_ref: str, data_files: Sequence[str], rows: int) -> int:
         """COPY ``data_files`` (s3:// URIs of hub data files holding ``rows`` rows) into ``into_ref``;
@@ -65,7 +66,7 @@ class Stage:
 
     def clean(self) -> None:
         """Remove what is left of this load's files in the internal stage (COPY purges what it loads)."""
-        if self.external:
+        if self.external or not self.put_files:
             return
         try:
             self.cur.execute(sql.remove_statement(self.stage_ref, self.run_path))
@@ -94,6 +95,7 @@ class Stage:
                 for _ in pool.map(self.bucket.client().download_file, [self.bucket.bucket] * len(group),
                                   [key for _, key in group], local):
                     pass
+                self.put_files = True
                 for file in local:
                     self.cur.execute(f"PUT 'file://{file}' {location} AUTO_COMPRESS=FALSE PARALLEL=4")
                     os.remove(file)

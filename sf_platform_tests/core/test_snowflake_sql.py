@@ -331,3 +331,30 @@ def test_merge_across_loads_updates_only_from_the_same_or_a_later_object():
     assert 'WHEN MATCHED AND "S"."_SF_SOURCE_KEY" >= "T"."_SF_SOURCE_KEY" THEN UPDATE SET "V" = "S"."V"' in statement
     with pytest.raises(sql.StatementError, match="must be one of the merged columns"):
         sql.merge_statement('"T"', '"S"', ["id", "v"], ["id"], ["v"], ddl.SOURCE_KEY_COLUMN)
+
+
+def test_hub_columns_get_the_catalogs_snowflake_types_without_the_bookkeeping():
+    import pyarrow as pa
+
+    schema = pa.schema([
+        ("order_id", pa.int32()), ("big", pa.int64()), ("amount", pa.decimal128(9, 2)), ("paid", pa.bool_()),
+        ("on", pa.date32()), ("at", pa.timestamp("us")), ("w", pa.float64()), ("name", pa.string()),
+        ("_sf_source_key", pa.string()), ("_sf_row", pa.int64()),
+    ])
+    specs = sql.hub_column_specs(schema, ("_sf_source_key", "_sf_row"))
+    assert [(c.name, c.snowflake_type) for c in specs] == [
+        ("order_id", "NUMBER(38,0)"), ("big", "NUMBER(38,0)"), ("amount", "NUMBER(9,2)"), ("paid", "BOOLEAN"),
+        ("on", "DATE"), ("at", "TIMESTAMP_NTZ"), ("w", "FLOAT"), ("name", "VARCHAR"),
+    ]
+
+
+def test_evolution_adds_and_widens_and_names_a_column_it_cannot_change():
+    existing = {"ID": "NUMBER(38,0)", "AMOUNT": "NUMBER(4,2)", "OLD": "VARCHAR", "_SF_SOURCE_KEY": "VARCHAR"}
+    columns = [ddl.ColumnSpec("id", "bigint"), ddl.ColumnSpec("amount", "decimal(9,2)"), ddl.ColumnSpec("note", "string")]
+    assert [(c.name, wider) for c, wider in sql.evolution(existing, columns)] == [("amount", "NUMBER(9,2)"), ("note", None)]
+    assert sql.evolution(existing, columns[:1]) == []  # OLD, gone from the hub, stays
+    with pytest.raises(ValueError, match=r"column AMOUNT is NUMBER\(4,2\) but the hub now says decimal\(9,3\)"):
+        sql.evolution(existing, [ddl.ColumnSpec("amount", "decimal(9,3)")])
+    assert sql.column_diff(existing, columns) == [
+        "added NOTE VARCHAR", "dropped OLD", "retyped AMOUNT NUMBER(4,2) -> NUMBER(9,2)"]
+    assert sql.column_diff({"ID": "NUMBER(38,0)", "_SF_SOURCE_KEY": "VARCHAR"}, columns[:1]) == []

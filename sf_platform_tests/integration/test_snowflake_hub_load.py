@@ -16,7 +16,14 @@ from sf_platform.core import snowflake_sql as sql
 from sf_platform.core.catalog import CatalogColumn
 from sf_platform.core.ddl import snowflake_table_ref
 from sf_platform.core.registry import parse_registry
-from sf_platform.hops.snowflake_sink import SWAP_FALLBACK, SnowflakeLoadError, load_table
+from sf_platform.hops.snowflake_sink import (
+    SWAP_FALLBACK,
+    LoadedState,
+    SnowflakeLoadError,
+    hub_rows_at,
+    load_table,
+    loaded_state,
+)
 from sf_platform.hub.changes import Hub
 from sf_platform.hub.conventions import CURATE, OPERATION, ROW, SOURCE_KEY, arrow_schema
 
@@ -107,8 +114,10 @@ def test_first_load_then_only_the_changes_since(hub, snowflake_conn):
     assert (first.rows_inserted, first.rows_in_table, first.files_copied) == (5, 5, 1)
     assert _ledger(snowflake_conn) == [(first.snapshot_id,)]
     assert _tables(snowflake_conn) == {"ORDERS", sql.HUB_LEDGER_TABLE, sql.LOCKS_TABLE}  # no staging left
-
     conn, database, schema = snowflake_conn
+    assert loaded_state(conn, database, schema, "orders") == LoadedState(True, first.snapshot_id, 5)
+    assert loaded_state(conn, database, schema, "other") == LoadedState(False, None, 0)
+
     columns = _query(
         snowflake_conn,
         f'SELECT COLUMN_NAME, DATA_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE FROM "{database}".INFORMATION_SCHEMA.COLUMNS '
@@ -135,6 +144,7 @@ def test_first_load_then_only_the_changes_since(hub, snowflake_conn):
     assert (second.rows_inserted, second.rows_deleted, second.files_copied, second.rows_in_table) == (2, 0, 1, 7)
     assert _ids(snowflake_conn) == list(range(1, 8))
     assert _ledger(snowflake_conn) == [(hub.current_snapshot_id("orders"),)]
+    assert (hub_rows_at(hub, "orders", first.snapshot_id), hub_rows_at(hub, "orders", second.snapshot_id)) == (5, 7)
 
     third = _load(hub, snowflake_conn)  # nothing new: answered without the lock
     assert third.up_to_date and (third.rows_inserted, third.files_copied, third.rows_in_table) == (0, 0, 7)
@@ -274,3 +284,34 @@ def test_two_loads_of_one_table_at_the_same_moment_end_exact(hub, snowflake_conn
         assert _query(snowflake_conn, f"SELECT COUNT(*) FROM {_ref(snowflake_conn)}") == [(_hub_rows(hub),)]
         assert _ledger(snowflake_conn) == [(hub.current_snapshot_id("orders"),)]
         assert _query(snowflake_conn, f"SELECT COUNT(*) FROM {_ref(snowflake_conn, sql.LOCKS_TABLE)}") == [(0,)]
+
+
+def test_external_stage_copies_the_hub_files_in_place_by_their_bucket_keys(hub, snowflake_conn, tmp_path):
+    """fakesnow cannot read S3 (no httpfs in its DuckDB), so the stage's URL is a local copy of the
+    bucket: what is tested is that COPY names each new data file by its key under the bucket root, in
+    FILES lists, and that the rows arrive; the worker itself reads no data file."""
+    from pyiceberg.expressions import EqualTo
+
+    _create(hub).append(_rows("orders/a.csv", range(1, 4)), snapshot_properties=PROPS)
+    conn, database, schema = snowflake_conn
+    conn.cursor().execute(f'CREATE SCHEMA IF NOT EXISTS "{database}"."{schema}"')
+    conn.cursor().execute(f"CREATE STAGE \"{database}\".\"{schema}\".\"LANDING\" URL = 'file://{tmp_path}/'")
+
+    def mirror_bucket():
+        for obj in hub.landing.list_objects("_curated/"):
+            path = tmp_path / obj["Key"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(hub.landing.open(obj["Key"]).read())
+
+    config = _config(stage="external", external_stage="LANDING")
+    mirror_bucket()
+    first = _load(hub, snowflake_conn, config)
+    assert (first.rows_inserted, first.files_copied, _ids(snowflake_conn)) == (3, 1, [1, 2, 3])
+    with hub.require("orders").transaction() as tx:
+        tx.delete(EqualTo(SOURCE_KEY, "orders/a.csv"), snapshot_properties=PROPS)
+        tx.append(_rows("orders/a.csv", [7, 8]), snapshot_properties=PROPS)
+    hub.require("orders").append(_rows("orders/b.csv", [9]), snapshot_properties=PROPS)
+    mirror_bucket()
+    second = _load(hub, snowflake_conn, config)
+    assert (second.rows_deleted, second.rows_inserted, second.files_copied) == (3, 3, 2)
+    assert _ids(snowflake_conn) == [7, 8, 9]
