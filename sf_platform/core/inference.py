@@ -1393,7 +1393,7 @@ def within_tolerance(misfits: int, values: int, tolerance: float) -> bool:
 
 def _misfit_clause(candidate: TypeCandidate, n: int) -> str:
     m = candidate.misfits
-    more = ", ..." if m > min(len(candidate.examples), 3) else ""
+    more = ", ..." if len(candidate.examples) > 3 else ""  # more distinct misfits than shown
     return (
         f"{m:,} of {n:,} values ({_percent(m, n)}) did not fit and are quarantined: "
         f"{', '.join(_show(e) for e in candidate.examples[:3])}{more}"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import gzip
 import io
 import itertools
 import json
+from fractions import Fraction
 
 import pyarrow as pa
 import pytest
@@ -824,3 +826,160 @@ def test_korean_rows_without_a_header_stay_data():
 def test_profiles_round_trip_through_a_dict():
     result = profile(b"id,name\n1,a\n2,b,c\n")
     assert inference.profile_from_dict(json.loads(json.dumps(inference.profile_to_dict(result)))) == result
+
+
+# --------------------------------------------------------------------------- tolerant typing
+
+
+def tolerant(values: list[str], tolerance: float) -> ColumnProfile:
+    return profile(("\n".join(["v", *values]) + "\n").encode(), header="present", tolerance=tolerance).columns[0]
+
+
+# Values of one type, and values no type of that type's family holds (nor the loaders accept).
+FAMILY_VALUES = {
+    "int": st.integers(min_value=-(2**31), max_value=2**31 - 1).map(str),
+    "boolean": st.sampled_from(["true", "false", "TRUE", "False"]),
+    "date": st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2200, 12, 31)).map(str),
+}
+MISFIT_VALUES = st.sampled_from(["N/A", "n/a", "-", "?", "12a", "#REF!", "missing", "1.2.3", "2024-02-30x"])
+
+
+@FAST
+@given(
+    st.sampled_from(sorted(FAMILY_VALUES)),
+    st.data(),
+    st.integers(min_value=1, max_value=300),
+    st.integers(min_value=0, max_value=6),
+    st.sampled_from([0.0, 0.01, 0.02, 0.05, 0.1, 0.29, 0.49]),
+)
+def test_a_column_of_one_type_keeps_it_iff_its_misfits_are_within_the_tolerance(glue_type, data, good, k, tol):
+    values = data.draw(st.lists(FAMILY_VALUES[glue_type], min_size=good, max_size=good))
+    values = [v for v in values if not (glue_type == "int" and v.lstrip("-").startswith("0") and v != "0")]
+    if not values:
+        return
+    misfits = data.draw(st.lists(MISFIT_VALUES, min_size=k, max_size=k))
+    for misfit in misfits:
+        values.insert(data.draw(st.integers(min_value=0, max_value=len(values))), misfit)
+    result = tolerant(values, tol)
+
+    n = len(values)
+    assert result.non_null == n
+    if Fraction(str(tol)) * n >= k:
+        assert result.type == glue_type
+        if k:
+            first = list(dict.fromkeys(v for v in values if v in set(misfits)))[:3]  # in file order
+            assert result.reason.startswith(
+                f"{glue_type}: {k:,} of {n:,} values ({100 * k / n:.2g} %) did not fit and are quarantined: "
+                + ", ".join(repr(m) for m in first)
+            )
+            assert f"; the other {n - k:,} are " in result.reason
+    else:
+        assert result.type == "string"
+
+
+def test_the_explanation_counts_and_names_the_misfits():
+    values = [str(i) for i in range(9_998)] + ["N/A", "12a"]
+    result = tolerant(values, 0.01)
+    assert result.type == "int"
+    assert result.reason == (
+        "int: 2 of 10,000 values (0.02 %) did not fit and are quarantined: 'N/A', '12a'; "
+        "the other 9,998 are integers in int32 range"
+    )
+    # a repeated placeholder is counted every time, and shown once
+    result = tolerant([str(i) for i in range(500)] + ["N/A"] * 4 + ["x"], 0.01)
+    assert result.reason.startswith("int: 5 of 505 values (0.99 %) did not fit and are quarantined: 'N/A', 'x'; ")
+
+
+def test_small_samples_stay_string_and_zero_is_strict():
+    assert tolerant(["1", "2", "N/A"], 0.01).type == "string"  # 33 %
+    assert tolerant(["1", "2", "N/A"], 0.4).type == "int"
+    assert tolerant([str(i) for i in range(200)] + ["N/A"], 0.0).type == "string"
+    result = tolerant([str(i) for i in range(200)] + ["N/A", "N/A", "x"], 0.01)
+    assert result.type == "string"
+    assert result.reason == (
+        "string: 3 of 203 values are not numbers (e.g. 'N/A', 'x'); 1.5 % is more than the type_tolerance of 1 %"
+    )
+
+
+def test_misfits_never_widen_the_type_and_wider_values_of_the_family_are_not_misfits():
+    # 1.5 is a number: the column is a decimal holding it, not an int quarantining it
+    assert tolerant([str(i) for i in range(300)] + ["1.5", "N/A"], 0.01).type == "decimal(4,1)"
+    assert tolerant([str(i) for i in range(300)] + ["3000000000", "N/A"], 0.01).type == "bigint"
+    assert tolerant(["2024-01-01"] * 300 + ["2024-01-01 10:00:00", "soon"], 0.01).type == "timestamp"
+    assert tolerant([f"{i}.25" for i in range(300)] + ["1e5", "?"], 0.01).type == "double"
+
+
+def test_dates_with_days_that_do_not_exist_are_misfits():
+    result = tolerant(["2024-03-01"] * 300 + ["2024-02-30"], 0.01)
+    assert result.type == "date"
+    assert "1 of 301 values (0.33 %) did not fit and are quarantined: '2024-02-30'" in result.reason
+    strict = tolerant(["2024-03-01"] * 300 + ["2024-02-30"], 0.0)
+    assert strict.reason == "string: 1 of 301 values are not real dates (e.g. '2024-02-30')"
+
+
+@pytest.mark.parametrize(
+    ("family", "accepted"),
+    [
+        ([str(i) for i in range(300)], " 12"),  # the loaders trim spaces
+        (["true", "false"] * 150, "yes"),  # and read yes/no
+        (["2024-01-01 10:00:00"] * 300, "2024-01-01 10:00"),  # and hh:mm
+    ],
+)
+def test_a_value_the_loaders_accept_anyway_is_no_misfit_it_keeps_the_column_text(family, accepted):
+    """Otherwise the explanation would count a row as quarantined that the loaders load."""
+    result = tolerant([*family, accepted], 0.1)
+    assert result.type == "string"
+    assert repr(accepted) in result.reason
+
+
+def test_text_columns_are_not_typed_by_their_few_values_of_a_type():
+    names = [f"name{i}" for i in range(300)] + ["12", "2024-01-01", "true"]
+    assert tolerant(names, 0.49).type == "string"
+    codes = [f"{i:05d}" for i in range(300)] + ["N/A"]  # codes with leading zeros stay codes
+    assert tolerant(codes, 0.1).reason.startswith("string: 300 of 301 values have leading zeros")
+
+
+def test_empty_fields_are_not_values_of_the_share():
+    rows = [["id", "v"]] + [[str(i), str(i)] for i in range(100)] + [[str(i), ""] for i in range(500)]
+    result = column(profile(csv_bytes([*rows, ["1", "N/A"]]), tolerance=0.01), "v")
+    assert result.type == "int"
+    assert result.reason.startswith("int: 1 of 101 values (0.99 %) did not fit")
+    assert result.reason.endswith("(500 empty)")
+
+
+def test_the_table_decides_over_all_its_files():
+    clean = profile(b"id,n\n" + b"".join(b"%d,%d\n" % (i, i) for i in range(1, 301)))
+    placeholders = profile(b"id,n\n" + b"".join(b"%d,N/A\n" % i for i in range(301, 304)))
+    alone = {c.name: c for c in merge_columns([placeholders], 0.01)}
+    assert alone["n"].type == "string"  # every value of that file is a misfit
+    merged = {c.name: c for c in merge_columns([clean, placeholders], 0.01)}
+    assert merged["n"].type == "int"
+    assert merged["n"].reason == (
+        "int: 3 of 303 values (0.99 %) did not fit and are quarantined: 'N/A'; "
+        "all 2 files with values agree (file 1: all 300 non-null values are integers in int32 range)"
+    )
+    assert merge_columns([clean, placeholders], 0.0)[1].type == "string"
+    wide = profile(b"n\n3000000000\n")
+    widened = {c.name: c for c in merge_columns([clean, placeholders, wide], 0.01)}
+    assert widened["n"].type == "bigint"
+    assert widened["n"].reason.startswith("bigint: 3 of 304 values (0.99 %) did not fit and are quarantined: 'N/A'; "
+                                          "widened from int, bigint across 3 files")
+
+
+def test_a_header_over_a_column_with_misfits_is_a_header_not_a_misfit():
+    data = b"id,name\n" + b"".join(b"%d,x%d\n" % (i, i) for i in range(300)) + b"N/A,y\n"
+    fmt, reason = detect_format(data)
+    assert fmt.header
+    assert reason.startswith("header: first-row value 'id' is not int like the values below it")
+    result = profile(data, tolerance=0.01)
+    assert column(result, "id").reason.startswith("int: 1 of 301 values (0.33 %) did not fit and are quarantined: 'N/A';")
+    # a headerless file whose first row holds a placeholder is not mistaken for one
+    headerless = b"N/A,y\n" + b"".join(b"%d,x%d\n" % (i, i) for i in range(300)) + b"N/A,z\n"
+    assert not detect_format(headerless)[0].header
+
+
+def test_candidates_survive_the_profile_cache():
+    result = profile(b"n\n" + b"".join(b"%d\n" % i for i in range(300)) + b"N/A\n")
+    again = inference.profile_from_dict(json.loads(json.dumps(inference.profile_to_dict(result))))
+    assert again == result
+    assert merge_columns([again], 0.01)[0].type == "int"

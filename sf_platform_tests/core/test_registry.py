@@ -296,3 +296,15 @@ def test_owners_and_tags_are_checked_where_the_ui_would_refuse_them():
         with pytest.raises(RegistryError) as error:
             parse_registry({"tables": {"t": bad}})
         assert "t" in str(error.value) and next(iter(bad)) in str(error.value)
+
+
+def test_type_tolerance_defaults_to_one_percent_and_is_a_share_below_one_half():
+    registry = parse_registry({"defaults": {"type_tolerance": 0.05}, "tables": {"a": {}, "b": {"type_tolerance": 0}}})
+    assert (registry.table("a").type_tolerance, registry.table("b").type_tolerance) == (0.05, 0.0)
+    assert parse_registry({"tables": {"c": {}}}).table("c").type_tolerance == 0.01
+    assert parse_registry({"tables": {"c": {"type_tolerance": 0.49}}}).table("c").type_tolerance == 0.49
+    for bad in (0.5, 1, -0.01, "1%", True, None, float("nan"), float("inf")):
+        with pytest.raises(RegistryError) as error:
+            parse_registry({"tables": {"scores": {"type_tolerance": bad}}})
+        message = str(error.value)
+        assert "'scores'" in message and "type_tolerance" in message and "below 0.5" in message, bad
