@@ -53,7 +53,9 @@ def mirror_table(
     columns = mirror_columns(entry)
     mysql.ensure_database()
     with mysql.connect() as conn:
-        sink = MySQLSink(conn, mysql.database, table, columns, config, run_id or uuid.uuid4().hex)
+        sink = MySQLSink(
+            conn, mysql.database, table, columns, config, run_id or uuid.uuid4().hex, full_refresh=full_refresh
+        )
         applied = apply_changes(hub, table, sink, full_refresh=full_refresh)
         types = sink.column_types()
     return MirrorReport(mysql.database, applied, columns, types)

@@ -59,10 +59,12 @@ class MySQLSink:
     ``conn``, which holds the table's named lock inside ``exclusive()``."""
 
     def __init__(
-        self, conn, database: str, table: str, columns: Sequence[MirrorColumn], config: TableConfig, run_id: str
+        self, conn, database: str, table: str, columns: Sequence[MirrorColumn], config: TableConfig, run_id: str,
+        *, full_refresh: bool = False,
     ):
         self.conn, self.database, self.table = conn, database, table
         self.columns, self.config, self.run_id = list(columns), config, run_id
+        self.full_refresh = full_refresh  # asked for: a rebuild needs no policy's consent
         self.name = f"{database}.{table}"
         self.schema_changes: list[str] = []
         self._by_catalog = {c.catalog: c for c in self.columns}
@@ -152,6 +154,10 @@ class MySQLSink:
             cur.execute(mysql_sql.record_snapshot(self.database), (self.table, snapshot_id, self.run_id))
 
     def rebuild(self, changes: HubChanges) -> int:
+        """Also when the hub asks for a full load (first load, the hub rebuilt): a column of the live table
+        the catalog changed incompatibly is rebuilt only when the policy or a full refresh says so."""
+        if not self.full_refresh and self._exists(self.table):
+            self._consent_to_rebuild()
         staging, old = work_tables(self.table)
         try:
             self._execute(
@@ -223,6 +229,25 @@ class MySQLSink:
 
     # ---------------------------------------------------------------- schema
 
+    def _consent_to_rebuild(self) -> None:
+        """Raise IncompatibleChange (policy ``fail``) when the live table has a column the catalog changed
+        in a way MySQL cannot widen; note the rebuild (policy ``rebuild``)."""
+        current = {name.lower(): ctype for name, ctype in self.column_types(self.table).items()}
+        for column in self.columns:
+            found = current.get(column.mysql.lower())
+            if found is None:
+                continue
+            try:
+                glue_types.mysql_widening(found, column.spec.mysql_type)
+            except ValueError:
+                problem = _incompatible(
+                    self.database, self.table, column.mysql, column.catalog, found, column.spec.mysql_type
+                )
+                if self.config.mysql.on_incompatible_change != "rebuild":
+                    raise problem from None
+                if not any(c.startswith("rebuilt: ") for c in self.schema_changes):
+                    self.schema_changes.append(f"rebuilt: {problem}")
+
     def _evolve(self, table: str) -> list[str]:
         """Add new catalog columns and widen changed ones; raise IncompatibleChange naming the column
         when a change would lose data."""
@@ -241,11 +266,7 @@ class MySQLSink:
         try:
             widened = glue_types.mysql_widening(current, wanted)
         except ValueError:
-            raise IncompatibleChange(
-                f"{self.database}.{table}: column {name!r} (catalog {catalog_name!r}) changed from {current} to "
-                f"{wanted}, which MySQL cannot hold without losing data; set `mysql: {{on_incompatible_change: "
-                "rebuild}` for the table in the registry, or run with full_refresh, to rebuild it"
-            ) from None
+            raise _incompatible(self.database, table, name, catalog_name, current, wanted) from None
         if widened is None:
             return []
         self._execute(ddl.mysql_modify_column(self.database, table, name, widened))
@@ -300,6 +321,14 @@ class MySQLSink:
         with self.conn.cursor() as cur:
             cur.execute(sql, args)
             return list(cur.fetchall())
+
+
+def _incompatible(database: str, table: str, name: str, catalog_name: str, current: str, wanted: str):
+    return IncompatibleChange(
+        f"{database}.{table}: column {name!r} (catalog {catalog_name!r}) changed from {current} to "
+        f"{wanted}, which MySQL cannot hold without losing data; set `mysql: {{on_incompatible_change: "
+        "rebuild}` for the table in the registry, or run with full_refresh, to rebuild it"
+    )
 
 
 def _csv_chunks(

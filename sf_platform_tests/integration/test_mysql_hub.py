@@ -271,6 +271,23 @@ def test_an_incompatible_change_fails_naming_the_column_or_rebuilds_when_configu
     assert _ledger(mysql, "t") == hub.current_snapshot_id("t")
 
 
+def test_a_rebuilt_hub_with_an_incompatible_change_follows_the_policy_too(hub, glue, mysql):
+    table = _create_hub_table(hub, glue, "t")
+    table.append(_rows(table, "t/a.csv", range(3)), snapshot_properties=PROPS)
+    mirror_table(hub, glue, mysql, "t", _config("t"))
+    hub.catalog().drop_table(hub.identifier("t"))  # the hub rebuilt with the catalog's new type: a full load
+    table = _create_hub_table(hub, glue, "t", [*COLUMNS[:2], ("amount", "int", 0), *COLUMNS[3:]])
+    table.append(_rows(table, "t/a.csv", [7, 8]), snapshot_properties=PROPS)
+
+    with pytest.raises(IncompatibleChange, match="'amount'"):
+        mirror_table(hub, glue, mysql, "t", _config("t"))
+    assert mysql.fetch_all(f"SELECT COUNT(*) FROM {mysql_sql.ref(mysql.database, 't')}") == [(3,)]  # untouched
+
+    report = mirror_table(hub, glue, mysql, "t", _config("t"), full_refresh=True)
+    assert report.applied.full and report.mysql_types["amount"].startswith("INT")
+    _assert_exact(hub, mysql, "t")
+
+
 # --------------------------------------------------------------------------------------------- failures
 
 
