@@ -221,11 +221,12 @@ class SnowflakeSink:
             self.report.lock_wait_seconds = self.lock.waited_seconds
             self.stage.clean()
 
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        # merge: the MERGE runs on its own (see the module docstring), the ledger row in its own transaction
+        return contextlib.nullcontext() if self._merge else self._own_transaction()
+
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        if self._merge:  # see the module docstring: a MERGE repeated leaves the same table
-            yield
-            return
+    def _own_transaction(self) -> Iterator[None]:
         self.cur.execute("BEGIN")
         try:
             yield
@@ -280,9 +281,10 @@ class SnowflakeSink:
         return changes.rows
 
     def record_snapshot(self, snapshot_id: int | None) -> None:
-        for statement in sql.hub_ledger_write(self.ledger, self.table, snapshot_id, self.report.rows_copied, self.run_id):
-            self.cur.execute(*statement)
-        self.lock.heartbeat()
+        with self._own_transaction() if self._merge else contextlib.nullcontext():
+            for statement in sql.hub_ledger_write(self.ledger, self.table, snapshot_id, self.report.rows_copied, self.run_id):
+                self.cur.execute(*statement)
+            self.lock.heartbeat()
 
     def rebuild(self, changes: HubChanges) -> int:
         self._use_columns(changes.schema)  # a full load reaches here without ensure_schema
@@ -372,15 +374,10 @@ class SnowflakeSink:
                 raise
         old = self.ref(self.staging_name("old"))
         self.cur.execute(f"DROP TABLE IF EXISTS {old}")
-        self.cur.execute("BEGIN")
-        try:
+        with self._own_transaction():
             self.cur.execute(sql.rename_statement(target, old))
             self.cur.execute(sql.rename_statement(staging, target))
             self.cur.execute(sql.rename_statement(old, staging))
-        except BaseException:
-            self.cur.execute("ROLLBACK")
-            raise
-        self.cur.execute("COMMIT")
         if SWAP_FALLBACK not in self.report.notes:
             self.report.notes.append(SWAP_FALLBACK)
         return SWAP_FALLBACK

@@ -90,8 +90,9 @@ class Stage:
         location = sql.stage_location(self.stage_ref, path)
         with tempfile.TemporaryDirectory(prefix="sf_snowflake_") as tmp, ThreadPoolExecutor(DOWNLOADERS) as pool:
             for group in _groups(self.bucket, data_files):
-                # Numbered names: files of different partition directories may share a base name.
-                local = [os.path.join(tmp, f"{n:06d}-{os.path.basename(key)}") for n, key in group]
+                # Numbered names: files of different partition directories may share a base name, and
+                # a PUT names its file inside quotes.
+                local = [os.path.join(tmp, f"{n:06d}.parquet") for n, _ in group]
                 for _ in pool.map(self.bucket.client().download_file, [self.bucket.bucket] * len(group),
                                   [key for _, key in group], local):
                     pass
