@@ -1369,7 +1369,7 @@ def with_tolerance(column: ColumnProfile, tolerance: float) -> ColumnProfile:
 
 
 def _decide(
-    candidates: Sequence[TypeCandidate], n: int, tolerance: float, string_reason: str
+    candidates: Sequence[TypeCandidate], n: int, tolerance: float, string_reason: str, where: str = ""
 ) -> tuple[str, str, TypeCandidate | None]:
     """-> (type, reason, the candidate chosen or None) for a column of ``n`` non-empty values;
     ``string_reason`` when no family fits most of them."""
@@ -1379,7 +1379,7 @@ def _decide(
     if best is None or (best.misfits * 2 >= n and best.misfit_note != _NOT_REAL_DATES):
         return "string", string_reason, None
     if not within_tolerance(best.misfits, n, tolerance):
-        return "string", _over_tolerance(best, n, tolerance), None
+        return "string", _over_tolerance(best, n, tolerance, where), None
     if not best.misfits:
         return best.type, f"{best.type}: all {n} non-null values {best.detail}", best
     return best.type, f"{best.type}: {_misfit_clause(best, n)}; the other {n - best.misfits:,} {best.detail}", best
@@ -1400,10 +1400,10 @@ def _misfit_clause(candidate: TypeCandidate, n: int) -> str:
     )
 
 
-def _over_tolerance(candidate: TypeCandidate, n: int, tolerance: float) -> str:
+def _over_tolerance(candidate: TypeCandidate, n: int, tolerance: float, where: str = "") -> str:
     m = candidate.misfits
     examples = ", ".join(_show(e) for e in candidate.examples[:3])
-    reason = f"string: {m:,} of {n:,} values {candidate.misfit_note} (e.g. {examples})"
+    reason = f"string: {m:,} of {n:,} values{where} {candidate.misfit_note} (e.g. {examples})"
     if tolerance:
         reason += f"; {_percent(m, n)} is more than the type_tolerance of {_percent(tolerance, 1)}"
     return reason
@@ -1699,11 +1699,11 @@ def _merge_type(
         return column.type, column.reason, column.candidates
     candidates = _merge_candidates([column for _, column in voters])
     n = sum(column.non_null for _, column in voters)
-    glue_type, reason, chosen = _decide(candidates, n, tolerance, "")
+    glue_type, reason, chosen = _decide(candidates, n, tolerance, "", where=f" across {len(voters)} files")
     if chosen is not None:
         return glue_type, _agreement(chosen, voters, n), candidates
     if reason:  # a family fits most values, but too few of them
-        return "string", f"{reason} across {len(voters)} files", candidates
+        return "string", reason, candidates
     types = list(dict.fromkeys(column.type for _, column in voters))
     text = next(((n, c) for n, c in voters if c.type == "string"), None)
     if text is not None:

@@ -672,7 +672,7 @@ def test_merge_columns_widens_unions_and_sums():
     assert (by_name["amount"].non_null, by_name["amount"].nulls) == (2, 3)
     assert by_name["amount"].reason.endswith("missing from 1 of 3 files")
     assert by_name["day"].type == "string"
-    assert by_name["day"].reason == "string: 1 of 5 values are not dates or timestamps (e.g. 'tuesday') across 3 files"
+    assert by_name["day"].reason == "string: 1 of 5 values across 3 files are not dates or timestamps (e.g. 'tuesday')"
     assert (by_name["extra"].type, by_name["extra"].nulls) == ("string", 3)
     assert by_name["extra"].max_length == 1
 

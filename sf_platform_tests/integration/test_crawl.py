@@ -667,3 +667,42 @@ def test_the_assets_materialize_with_explained_metadata(landing, glue):
         "| score | decimal(4,2) | decimal(4,2) | - | decimal(4,2): all 3 non-null values"
         in crawled["columns_explained"].md_str
     )
+
+
+# ------------------------------------------------------------------------------------------ tolerant typing
+
+
+def _with_misfits(first: int) -> bytes:
+    """100 rows whose n is an integer but for one 'N/A' (1 %)."""
+    rows = [f"{i},{'N/A' if i == first + 50 else i},d{i}" for i in range(first, first + 100)]
+    return ("id,n,note\n" + "\n".join(rows) + "\n").encode()
+
+
+def test_the_registry_type_tolerance_decides_over_every_file_of_the_table(landing, glue):
+    landing.put("tol/a.csv", _with_misfits(1))
+    landing.put("tol/b.csv", _with_misfits(101))  # 2 of 200 values across the files: 1 %
+    crawl_table(landing, glue, "tol", _config())  # default type_tolerance: 0.01
+    columns = {c.name: c for c in cat.columns_of(glue.get_table("tol"))}
+    assert columns["n"].type == "int"
+    assert columns["n"].reason.startswith(
+        "int: 2 of 200 values (1 %) did not fit and are quarantined: 'N/A'; all 2 files with values agree"
+    )
+    assert glue.get_table("tol")["StorageDescriptor"]["Columns"][1]["Comment"].startswith("int: 2 of 200 values")
+
+    crawl_table(landing, glue, "tol", _config(type_tolerance=0.005))
+    strict = {c.name: c for c in cat.columns_of(glue.get_table("tol"))}
+    assert strict["n"].type == "string"
+    assert strict["n"].reason == (
+        "string: 2 of 200 values across 2 files are not numbers (e.g. 'N/A'); 1 % is more than the type_tolerance of 0.5 %"
+    )
+
+
+def test_force_string_and_registry_types_win_over_tolerant_typing(landing, glue):
+    landing.put("tol/a.csv", _with_misfits(1) + b"".join(b"%d,%d,x\n" % (i, i) for i in range(200, 400)))
+    crawl_table(landing, glue, "tol", _config(force_string=["n"]))
+    assert _types(glue.get_table("tol"))["n"] == "string"
+    crawl_table(landing, glue, "tol", _config(types={"n": "decimal(10,2)"}))
+    columns = {c.name: c for c in cat.columns_of(glue.get_table("tol"))}
+    assert (columns["n"].type, columns["n"].override, columns["n"].inferred_type) == (
+        "decimal(10,2)", "type set by registry", "int",
+    )
