@@ -36,6 +36,8 @@ setup(
             "pytest>=8",
             "hypothesis>=6.100",
             "ruff>=0.6",
+            # The browser test drives Debian's chromium through Debian's chromedriver (same version).
+            "selenium==4.51.0",
         ],
         # Production deployment: instance storage on PostgreSQL, the Celery and Kubernetes executors
         # (SF_EXECUTOR, sf_platform/deployments.py). Not needed for the local stack.
