@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     mat.add_argument("--select", default="*", help="asset selection (default: every asset)")
     mat.add_argument("--table", action="append", default=[], help="one table's chain (repeatable); instead of --select")
     mat.add_argument("--full-refresh", action="store_true", help="rebuild the MySQL mirrors (staging table + swap)")
+    mat.add_argument("-v", "--verbose", action="store_true",
+                     help="print the run's whole log as it is written instead of the progress table")
 
     sub.add_parser("demo", help="stack up, seed, materialize everything, print the summary")
     sub.add_parser("summary", help="files / catalog / MySQL / Snowflake rows per table")
@@ -159,23 +161,48 @@ def _materialize(args) -> int:
         print(f"sf-platform materialize: the local stack is not running ({', '.join(down)}); "
               "run `sf-platform stack up` first", file=sys.stderr)
         return 3
-    outcomes = materialize(keys, full_refresh=args.full_refresh)
-    for outcome in outcomes:
-        print(f"{outcome.job}: run {outcome.run_id} {'succeeded' if outcome.success else 'FAILED'}, "
-              f"{len(outcome.materialized)} assets materialized, {outcome.checks} checks "
-              f"({len(outcome.failed_checks)} not passed)")
-        for key, metadata in sorted(outcome.materialized.items()):
-            rows = metadata.get("dagster/row_count")
-            loaded = metadata.get("rows_loaded", metadata.get("rows_written"))
-            quarantined = metadata.get("rows_quarantined")
-            parts = [f"{rows} rows" if rows is not None else "", f"{loaded} loaded" if loaded else "",
-                     f"{quarantined} quarantined" if quarantined else ""]
-            print(f"  {key:<45} {', '.join(p for p in parts if p)}")
-        for check in outcome.failed_checks:
-            print(f"  check: {check}")
-        for error in outcome.errors:
-            print(f"  error: {error}", file=sys.stderr)
+    boards: list = []
+    outcomes = materialize(keys, full_refresh=args.full_refresh, watch=_watcher(cfg, args.verbose, boards))
+    failed = [f"{t} ({why})" for b in boards for t, why in b.failed_tables().items()]
+    failed += [f"{o.job}: {'; '.join(o.errors) or 'run failed'}" for o, b in zip(outcomes, boards, strict=False)
+               if not o.success and not b.failed_tables()]
+    if failed:
+        print(f"sf-platform materialize: failed: {'; '.join(failed)}", file=sys.stderr)
     return 0 if all(o.success for o in outcomes) else 1
+
+
+def _watcher(cfg: Settings, verbose: bool, boards: list):
+    """What each run shows (the live table, plain lines or the log) and where its log goes; the summary
+    is printed when the run ends. Each run's board is appended to ``boards``."""
+    import time
+
+    from sf_platform.core.run_board import Board, summary_lines
+    from sf_platform.progress import LIVE, RunWatch, choose_mode
+
+    mode = choose_mode(verbose)
+
+    def watch(job: str, run_id: str, layout):
+        board = Board(job, run_id, list(dict.fromkeys(layout.cells.values())), layout.hops, time.time())
+        boards.append(board)
+        path = cfg.state_dir / "logs" / f"{run_id}.log"
+        return _Summarized(RunWatch(board, layout, path, mode), lambda: summary_lines(
+            board, lambda key: f"s3://{cfg.landing_bucket}/{key}", str(path), table=mode != LIVE))
+
+    return watch
+
+
+class _Summarized:
+    """A run's watch that prints the summary once the display has drawn its last frame."""
+
+    def __init__(self, watch, summary):
+        self.watch, self.summary = watch, summary
+
+    def __enter__(self):
+        return self.watch.__enter__()
+
+    def __exit__(self, *exc):
+        self.watch.__exit__(*exc)
+        print("\n".join(self.summary()), flush=True)
 
 
 def _stack_down(cfg: Settings) -> list[str]:
@@ -211,7 +238,7 @@ def _demo(args) -> int:
     cfg = Settings.from_env()
     _ensure_stack(cfg)
     _seed(args)
-    code = _materialize(argparse.Namespace(select="*", table=[], full_refresh=False))
+    code = _materialize(argparse.Namespace(select="*", table=[], full_refresh=False, verbose=False))
     if code != 0:
         print("sf-platform demo: materialization failed (see the log above)", file=sys.stderr)
         return code
@@ -235,16 +262,21 @@ def _discover(args) -> int:
 
 
 def _snowflake_tables(args) -> int:
+    from sf_platform.assets.exports import tables_to_export
     from sf_platform.core.exports import lock_path
     from sf_platform.core.registry import load_registry
     from sf_platform.hops.snowflake_export import write_table_lock
     from sf_platform.runtime import open_resources
 
     cfg = Settings.from_env()
+    registry = load_registry(cfg.tables_file)
     path = lock_path(cfg.tables_file)
     with open_resources(cfg) as r, r.snowflake.get_connection() as conn:
-        tables = write_table_lock(conn, load_registry(cfg.tables_file), cfg.snowflake_database, cfg.snowflake_schema, path)
-    print(f"{len(tables)} tables to export, cached in {path}: {', '.join(t.name for t in tables) or '(none)'}")
+        found = write_table_lock(conn, registry, cfg.snowflake_database, cfg.snowflake_schema, path)
+    print(f"{len(found)} tables found in Snowflake, cached in {path}: {', '.join(t.name for t in found) or '(none)'}")
+    tables = tables_to_export(registry, cfg)[2]
+    print(f"{len(tables)} tables to export (the platform's own loads need no discovery): "
+          f"{', '.join(t.name for t in tables) or '(none)'}")
     return 0
 
 

@@ -8,6 +8,8 @@ them like any other run. One process, one step: no step process to start.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -50,8 +52,12 @@ def resolve(select: str, tables: list[str]) -> tuple[dg.AssetKey, ...]:
     return tuple(keys)
 
 
-def materialize(keys: tuple[dg.AssetKey, ...], *, trigger: str = "cli", full_refresh: bool = False) -> list[RunOutcome]:
-    """Run the named jobs over ``keys``: the chain first, then the exports."""
+def materialize(
+    keys: tuple[dg.AssetKey, ...], *, trigger: str = "cli", full_refresh: bool = False, watch: Watch | None = None
+) -> list[RunOutcome]:
+    """Run the named jobs over ``keys``: the chain first, then the exports. ``watch(job, run_id,
+    layout)`` gives a context manager whose ``on_event`` hears each of the run's events as it is
+    written (the CLI's progress display and log file)."""
     from sf_platform.assets.names import run_tags
     from sf_platform.definitions import EXPORT_JOB, LOAD_JOB, defs
 
@@ -64,24 +70,82 @@ def materialize(keys: tuple[dg.AssetKey, ...], *, trigger: str = "cli", full_ref
         if not job_keys:
             continue
         tables = sorted({k.path[-1] for k in job_keys})
-        run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+        # The console logger stays quiet: the CLI shows progress and a summary, and writes the whole log
+        # to a file (watch); a Dagster warning there is in that file.
+        run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
         if config is not None:
             run_config["ops"] = {"tables": {"config": config}}
-        outcomes.append(_execute(job_name, job_keys, run_tags(tables, trigger), run_config))
+        outcomes.append(_execute(job_name, job_keys, run_tags(tables, trigger), run_config, watch))
     return outcomes
 
 
-def _execute(job_name: str, keys: set[dg.AssetKey], tags: dict, run_config: dict) -> RunOutcome:
+@dataclass
+class Layout:
+    """Where a run's assets show in a progress table: asset key -> (table, hop), hops in chain order,
+    and step key -> the (table, hop) pairs of steps that work on one table only."""
+
+    cells: dict[dg.AssetKey, tuple[str, str]]
+    hops: list[str]
+    steps: dict[str, list[tuple[str, str]]]
+
+
+def layout(job_name: str, keys: set[dg.AssetKey]) -> Layout:
+    """The chain's assets by the hop that makes them (hop names as the step logs them); an export by
+    its table, in an ``export`` and a ``catalog`` column."""
+    from sf_platform.assets.tables import chain_hops
+    from sf_platform.core.registry import load_registry
+    from sf_platform.definitions import defs
+    from sf_platform.settings import Settings
+
+    cfg = Settings.from_env()
+    registry = load_registry(cfg.tables_file)
+    hops = chain_hops(registry, cfg)
+    cells: dict[dg.AssetKey, tuple[str, str]] = {}
+    for table, config in registry.tables.items():
+        for hop in hops:
+            if hop.covers(config) and hop.key(table) in keys:
+                cells[hop.key(table)] = (table, hop.name)
+    graph = defs.resolve_asset_graph()
+    for key in sorted(keys - set(cells)):  # exports/<t> and the catalog entry of its folder
+        if key.path[0] == "exports":
+            cells[key] = (key.path[-1], "export")
+        else:
+            parent = next((p for p in graph.get(key).parent_keys if p.path[0] == "exports"), None)
+            cells[key] = (parent.path[-1], "catalog") if parent else (key.path[-1], key.path[0])
+    steps: dict[str, list[tuple[str, str]]] = {}
+    for key, pair in cells.items():
+        steps.setdefault(defs.resolve_assets_def(key).node_def.name, []).append(pair)
+    steps = {s: pairs for s, pairs in steps.items() if len({t for t, _ in pairs}) == 1}
+    names = [h.name for h in hops] + ["export", "catalog"]
+    names += sorted({h for _, h in cells.values()} - set(names))
+    return Layout(cells, names, steps)
+
+
+Watch = Callable[[str, str, Layout], AbstractContextManager]
+
+
+def _execute(job_name: str, keys: set[dg.AssetKey], tags: dict, run_config: dict, watch: Watch | None) -> RunOutcome:
+    """``execute_job``, opened up: the run is created first so a listener hears every one of its events
+    in this process (``DagsterInstance.add_event_listener``), with no polling of the event log."""
     from dagster._cli.workspace.cli_target import get_repository_python_origin_from_cli_opts
-    from dagster._core.execution.api import execute_job
+    from dagster._core.execution.api import _job_with_repository_load_data, execute_run
     from dagster._core.origin import JobPythonOrigin
     from dagster._utils.hosted_user_process import recon_job_from_origin
     from dagster_shared.cli import PythonPointerOpts
 
     origin = get_repository_python_origin_from_cli_opts(PythonPointerOpts(module_name=MODULE))
-    job = recon_job_from_origin(JobPythonOrigin(job_name, repository_origin=origin))
+    job, load_data = _job_with_repository_load_data(recon_job_from_origin(JobPythonOrigin(job_name, repository_origin=origin)))
+    definition = job.get_definition()
     with dg.DagsterInstance.get() as instance:
-        result = execute_job(job, instance=instance, asset_selection=sorted(keys), tags=tags, run_config=run_config)
+        run = instance.create_run_for_job(
+            job_def=definition, run_config=run_config, tags={**definition.run_tags, **tags},
+            job_code_origin=job.get_python_origin(), repository_load_data=load_data,
+            asset_selection=frozenset(keys),
+        )
+        with watch(job_name, run.run_id, layout(job_name, keys)) if watch else nullcontext() as watcher:
+            if watcher is not None:
+                instance.add_event_listener(run.run_id, watcher.on_event)
+            result = execute_run(job, run, instance, raise_on_error=False)
         outcome = RunOutcome(job_name, result.run_id, result.success)
         for event in result.all_events:
             if event.is_step_materialization:

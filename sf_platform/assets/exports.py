@@ -1,5 +1,6 @@
 """Export assets: one ``exports/<table>`` asset per Snowflake table the registry's ``exports`` section
-selects (as cached in the lock file), each registering its folder as ``glue/<db>/<prefix>_<table>``.
+selects (the tables the platform loads into that schema, plus the others cached in the lock file),
+each registering its folder as ``glue/<db>/<prefix>_<table>``.
 
 Tables export in separate runs, in parallel. Source tables that no load asset produces appear as
 external ``snowflake/<db>/<schema>/<table>`` assets, so lineage starts at Snowflake either way.
@@ -11,6 +12,7 @@ from sf_platform.assets.metadata import table_metadata, throughput
 from sf_platform.assets.names import export_key, glue_key, snowflake_key
 from sf_platform.core import exports as ex
 from sf_platform.core.export_catalog import export_columns
+from sf_platform.core.identifiers import snowflake_name
 from sf_platform.core.registry import ExportConfig, Registry
 from sf_platform.hops.snowflake_export import export_table
 from sf_platform.resources.aws import GlueCatalog, LandingBucket
@@ -19,21 +21,14 @@ from sf_platform.settings import Settings
 
 
 def build_export_assets(registry: Registry, cfg: Settings) -> list:
-    """Export multi-assets (plus external specs for unloaded source tables); none without a lock file."""
+    """Export multi-assets (plus external specs for unloaded source tables)."""
     config = registry.exports
     if config is None:
         return []
-    database = config.database or cfg.snowflake_database
-    schema = config.schema_name or cfg.snowflake_schema
-    path = ex.lock_path(cfg.tables_file)
-    lock_text = path.read_text(encoding="utf-8") if path.exists() else None
-    loaded = {
-        snowflake_key(cfg.snowflake_database, cfg.snowflake_schema, t)
-        for t, c in registry.tables.items()
-        if "snowflake" in c.targets
-    }
+    database, schema, tables = tables_to_export(registry, cfg)
+    loaded = {snowflake_key(cfg.snowflake_database, cfg.snowflake_schema, t) for t in _loaded_by_us(registry)}
     result: list = []
-    for table in ex.locked_tables(lock_text, config, database, schema):
+    for table in tables:
         source = snowflake_key(database, schema, table.key)
         if source not in loaded:
             result.append(
@@ -44,6 +39,25 @@ def build_export_assets(registry: Registry, cfg: Settings) -> list:
             )
         result.append(_export_asset(table, config, database, schema, cfg.glue_database, source))
     return result
+
+
+def tables_to_export(registry: Registry, cfg: Settings) -> tuple[str, str, list[ex.ExportTable]]:
+    """The export's database and schema, and the tables it selects: those this platform loads there
+    (from the registry) and the others the lock file lists. No network call."""
+    config = registry.exports
+    if config is None:
+        return "", "", []
+    database = config.database or cfg.snowflake_database
+    schema = config.schema_name or cfg.snowflake_schema
+    path = ex.lock_path(cfg.tables_file)
+    lock_text = path.read_text(encoding="utf-8") if path.exists() else None
+    same_schema = (database.upper(), schema.upper()) == (cfg.snowflake_database.upper(), cfg.snowflake_schema.upper())
+    ours = [snowflake_name(t) for t in _loaded_by_us(registry)] if same_schema else []
+    return database, schema, ex.export_tables(lock_text, config, database, schema, ours)
+
+
+def _loaded_by_us(registry: Registry) -> list[str]:
+    return [t for t, c in registry.tables.items() if "snowflake" in c.targets]
 
 
 def _export_asset(table: ex.ExportTable, config: ExportConfig, database: str, schema: str, glue_database: str, source):

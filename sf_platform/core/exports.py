@@ -3,7 +3,10 @@ parts go, and the manifest that records an export and carries its incremental st
 
 - Discovery: every table of one schema whose name fully matches the registry's pattern
   (case-insensitive) and whose type is listed. The list is cached in ``snowflake_exports.lock.yaml``
-  next to the registry, so definitions load without a network call.
+  next to the registry, so definitions load without a network call. The tables the platform loads
+  itself into that schema are known from the registry and join the list without any discovery, so
+  the first ``materialize`` after a registry change loads them and then exports them (before, the
+  lock file had to be written after a load and a second ``materialize`` run).
 - Columns: each Snowflake type maps to one Arrow type (and so one Avro/Parquet/Glue type); NUMBER with
   scale 0 is a 64-bit integer (Snowflake's INTEGER is NUMBER(38,0)), TIME/VARIANT/OBJECT/ARRAY/
   GEOGRAPHY are exported as text, timestamps at microseconds.
@@ -177,6 +180,20 @@ def locked_tables(lock_text: str | None, config: ExportConfig, database: str, sc
     cached = [ExportTable(**t) for t in doc.get("tables") or []]
     still = {t.name for t in match_tables([(t.name, t.type) for t in cached], config)}
     return [t for t in cached if t.name in still]
+
+
+def export_tables(
+    lock_text: str | None, config: ExportConfig, database: str, schema: str, loaded: Iterable[str] = ()
+) -> list[ExportTable]:
+    """The tables to export: the lock file's (tables others made, found by ``snowflake-tables``) and
+    ``loaded``, the Snowflake names of the tables this platform itself loads into ``database.schema``
+    (known from the registry, so they need no discovery: one ``materialize`` loads them and then
+    exports them, even before they exist). One list, filtered and keyed like a discovery."""
+    locked = locked_tables(lock_text, config, database, schema)
+    found = {t.name: t.type for t in locked}
+    for name in loaded:
+        found.setdefault(name, "BASE TABLE")
+    return match_tables(found.items(), config)
 
 
 def glue_table_name(config: ExportConfig, key: str) -> str:

@@ -240,3 +240,48 @@ def test_each_matching_table_is_an_asset_that_exports_and_registers(
     assert [c.name for c in exported["dagster/column_schema"].schema.columns][-1] == "unit_price"
     assert exported["read_method"].value in (READ_STREAM, READ_PAGED)
     assert events[f"glue/{glue.database}/exports_sales_2024"]["action"].value == "created"
+
+
+def test_one_materialize_loads_a_table_and_exports_it_without_a_lock_file(stack_env, tmp_path: Path, monkeypatch):
+    """The registry's own Snowflake tables need no `snowflake-tables`: the first `sf-platform materialize`
+    loads them, then exports those the pattern selects (the demo's order of commands)."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    from sf_platform.runtime import open_resources
+
+    run = uuid.uuid4().hex[:8]
+    registry = tmp_path / "tables.yaml"
+    registry.write_text("tables:\n  region:\n    targets: [snowflake]\n  nation:\n    targets: [snowflake]\n"
+                        "exports:\n  table_pattern: 'reg.*'\n", encoding="utf-8")
+    names = {"SF_TABLES_FILE": str(registry), "SF_LANDING_BUCKET": f"sf-exp-{run}", "SF_GLUE_DATABASE": f"sf_exp_{run}",
+             "SF_MYSQL_DATABASE": f"sf_exp_{run}", "SF_SNOWFLAKE_DATABASE": f"SF_EXP_{run.upper()}"}
+    for key, value in names.items():
+        monkeypatch.setenv(key, value)
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    cfg = Settings.from_env()
+    with open_resources(cfg) as r:
+        r.landing.ensure_bucket()
+        r.landing.put("REGION_202509011200.csv", b"R_REGIONKEY|R_NAME\n0|AFRICA\n1|AMERICA\n")
+        r.landing.put("NATION_202509011200.csv", b"N_NATIONKEY|N_NAME\n0|ALGERIA\n")
+
+    done = subprocess.run([sys.executable, "-m", "sf_platform.cli", "materialize"],
+                          env={**os.environ, "DAGSTER_HOME": str(tmp_path / "home")},
+                          capture_output=True, text=True, timeout=600)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not ex.lock_path(registry).exists()
+    head = next(line for line in done.stdout.splitlines() if line.startswith("export_tables: run "))
+    assert " succeeded in " in head and "2 of 2 hops done" in head, done.stdout
+    summary = done.stdout.splitlines()[done.stdout.splitlines().index(head):]
+    assert summary[2].split() == ["table", "export", "catalog"]
+    assert summary[3].split() == ["region", "2", "+2", "2"]  # nation is not selected by 'reg.*'
+    with open_resources(cfg) as r:
+        manifest = ex.Manifest.from_json(r.landing.open("exports/region/_manifest.json").read())
+        rows, _ = _avro_rows(r.landing, [p.key for p in manifest.parts])
+        assert sorted((row["r_regionkey"], row["r_name"]) for row in rows) == [(0, "AFRICA"), (1, "AMERICA")]
+        assert r.glue.get_table("exports_region")["Parameters"]["recordCount"] == "2"
+        assert r.landing.head("exports/nation/_manifest.json") is None
