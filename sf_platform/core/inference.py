@@ -1047,15 +1047,24 @@ def _misfit_mask(family: str, values: pa.Array) -> pa.Array | None:
     elif family == "boolean":
         fits = pc.is_in(pc.utf8_lower(values), value_set=_BOOLEANS)
     else:
-        if _min_max(pc.binary_length(values)) == (10, 10) and _real_days(values) is None:
+        if _min_max(pc.binary_length(values)) == (10, 10) and _casts(values, pa.date32()):
             return None  # all dates: the cast alone checks their shape and their days
         if _first_mismatch(values, _TIMESTAMP) is None and _real_days(values) is None:
             return None
-        shaped = pc.match_substring_regex(values, f"^(?:{_TIMESTAMP})$")
-        days = pc.utf8_slice_codeunits(values, 0, 10)
-        fits = pc.and_(shaped, _day_exists(days))
+        fits = pc.fill_null(pc.match_substring_regex(values, f"^(?:{_TIMESTAMP})$"), False)
+        real = _real_days(values.filter(fits))
+        if real is not None:  # some days do not exist: look at every day (rare, and slower)
+            fits = pc.and_(fits, _day_exists(pc.utf8_slice_codeunits(values, 0, 10)))
     mask = pc.and_(pc.invert(pc.fill_null(fits, False)), pc.is_valid(values))
     return mask if pc.any(mask, min_count=0).as_py() else None
+
+
+def _casts(values: pa.Array, arrow_type: pa.DataType) -> bool:
+    try:
+        pc.cast(values, arrow_type)
+        return True
+    except pa.ArrowInvalid:
+        return False
 
 
 def _real_days(values: pa.Array) -> pa.Array | None:
@@ -1104,6 +1113,8 @@ class _Misfits:
         bad = [value for value, is_bad in self.seen.items() if is_bad]
         if bad:
             self.bad_dates += pc.sum(pc.is_in(values, value_set=pa.array(bad, pa.string()))).as_py() or 0
+        if repeated == len(values) - values.null_count:  # a column of a few values, none of the family
+            return values.slice(0, 0)
         return values.filter(pc.invert(known))
 
     def add(self, found: pa.Array, distinct: pa.Array, family: str) -> None:
