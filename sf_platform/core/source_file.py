@@ -5,11 +5,21 @@ catalog names one way, rows are decoded strictly one way (a row holding bytes th
 file's encoding is a rejected row, never loaded with replacement characters), and rows are validated
 against the catalog types one way (``conversion``). Streams are read once, in bounded memory; a row may
 be as long as ``SF_MAX_FIELD_BYTES`` in every hop.
+
+A read that fails is one of two things, decided here once for every loader:
+- the file's fault (bad gzip, not text, a row over the field limit, S3 refusing the object): a
+  ``SourceReadError`` naming the key, with a reason worded by ``unreadable_reason`` (the crawl words a
+  truncated or corrupt gzip the same way); loaders report that file and load the others;
+- not the file's (the connection reset, a timeout, throttling, a 5xx; ``core/transient.py`` decides): a
+  ``TransientReadError``, which loaders do not catch, so the table's step fails transiently and is
+  retried (``assets/hop.py``) instead of the file being quarantined as unreadable until it changes.
 """
 
 from __future__ import annotations
 
+import gzip
 import io
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -18,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from botocore.exceptions import BotoCoreError, ClientError
 
+from . import transient
 from .catalog import source_to_catalog_names
 from .conversion import RejectedRow, TargetColumn, type_batch
 from .inference import (
@@ -36,6 +47,7 @@ __all__ = [
     "PrefixedStream",
     "SourceLayout",
     "SourceReadError",
+    "TransientReadError",
     "TypedBatch",
     "UnreadableFile",
     "numbered_batches",
@@ -43,9 +55,11 @@ __all__ = [
     "ragged_row",
     "read_head",
     "read_layout",
+    "read_error",
     "read_source",
     "undecodable_row",
     "unknown_columns",
+    "unreadable_reason",
 ]
 
 HEAD_BYTES = 1 << 20
@@ -70,13 +84,45 @@ class SourceReadError(RuntimeError):
         self.key, self.reason = key, reason
 
 
+class TransientReadError(RuntimeError):
+    """A read of a source object that broke off for a reason that is not the file's (the connection,
+    throttling, a 5xx). Not a SourceReadError on purpose: loaders must not report or quarantine the file;
+    the table's step fails and ``core/transient.py`` has it retried."""
+
+    def __init__(self, key: str, reason: str):
+        super().__init__(f"{key}: the read broke off (transient, retried): {reason}")
+        self.key, self.reason = key, reason
+
+
+def read_error(key: str, exc: BaseException, rows: int = 0) -> SourceReadError | TransientReadError:
+    """The error that reports ``exc``, met while reading ``key`` (after ``rows`` data rows)."""
+    if isinstance(exc, (SourceReadError, TransientReadError)):
+        return exc
+    if transient.classify(exc).transient:
+        return TransientReadError(key, _reason(exc))
+    return SourceReadError(key, unreadable_reason(exc, rows))
+
+
+def unreadable_reason(exc: BaseException, rows: int = 0) -> str:
+    """Why a file could not be read to its end, in the words every hop uses (the crawl's included)."""
+    after = f" after {rows} data rows" if rows else ""
+    if isinstance(exc, UnreadableFile):
+        return str(exc)
+    if isinstance(exc, EOFError):
+        return f"gzip data is truncated{after}: {exc}"
+    if isinstance(exc, (zlib.error, gzip.BadGzipFile)):
+        return f"gzip data is corrupt{after}: {exc}"
+    return _reason(exc)
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class _KeyedBody(io.RawIOBase):
-    """An S3 object's body whose read errors (botocore's, the connection's) name the object's key."""
+    """An S3 object's body whose read errors (botocore's, the connection's) name the object's key, as a
+    SourceReadError or, when the connection is to blame, a TransientReadError (``read_error``)."""
 
     def __init__(self, key: str, body):
         self.key, self._body = key, body
@@ -88,7 +134,7 @@ class _KeyedBody(io.RawIOBase):
         try:
             return self._body.read() if size is None or size < 0 else self._body.read(size)
         except Exception as exc:
-            raise SourceReadError(self.key, _reason(exc)) from exc
+            raise read_error(self.key, exc) from exc
 
     def readinto(self, buffer) -> int:
         data = self.read(len(buffer))
@@ -104,11 +150,12 @@ class _KeyedBody(io.RawIOBase):
 
 def open_source(bucket, key: str, **get_args):
     """``key``'s body from the landing bucket (``bucket.open``), read errors naming the key; a GET that
-    fails raises SourceReadError naming it too. For loaders that do not open objects themselves."""
+    fails raises SourceReadError naming it too (TransientReadError when throttled, a 5xx, the network:
+    ``read_error``). For loaders that do not open objects themselves."""
     try:
         body = bucket.open(key, **get_args) if get_args else bucket.open(key)
     except (ClientError, BotoCoreError) as exc:
-        raise SourceReadError(key, _reason(exc)) from exc
+        raise read_error(key, exc) from exc
     return _KeyedBody(key, body)
 
 
@@ -236,8 +283,9 @@ def numbered_batches(
 
     ``block_size`` bounds the text parsed at once; a row may be up to ``max_field`` bytes (default
     ``SF_MAX_FIELD_BYTES``) whatever the block size. A file that cannot be read to its end (bad gzip,
-    a row over the limit, S3 breaking off) raises after the rows before the failure; with ``key`` the
-    error is a SourceReadError naming it. ``reopen()`` (a new body of the same object, from its start)
+    a row over the limit, S3 refusing) raises after the rows before the failure; with ``key`` the error
+    is a SourceReadError naming it (``unreadable_reason`` words it), or a TransientReadError when the
+    connection is to blame (the read broke off, throttling, a 5xx). ``reopen()`` (a new body of the same object, from its start)
     lets a stream that cannot seek be read again when a quoted value with line breaks is longer than
     two blocks (see ``inference.iter_string_blocks``); a seekable one (read whole) needs none.
     """
@@ -245,6 +293,7 @@ def numbered_batches(
     blocks = iter_string_blocks(
         stream, layout.format, list(layout.source_names), block_size=block_size, max_field=max_field, reopen=reopen
     )
+    rows = 0
     try:
         for block in blocks:
             renamed = block.batch.rename_columns(list(layout.catalog_names))
@@ -260,13 +309,14 @@ def numbered_batches(
                 bad = bad + [ragged_row(r, len(columns), header=layout.format.header) for r in block.ragged]
                 bad += [undecodable_row(r, layout, columns) for r in block.undecodable]
                 bad.sort(key=lambda r: r.line)
+            rows += block.rows
             yield TypedBatch(block.first_row, block.rows, good, bad)
-    except SourceReadError:
+    except (SourceReadError, TransientReadError):
         raise
     except Exception as exc:
         if not key:
             raise
-        raise SourceReadError(key, _reason(exc)) from exc
+        raise read_error(key, exc, rows) from exc
 
 
 def ragged_row(row: RaggedRow, width: int, *, header: bool = True) -> RejectedRow:

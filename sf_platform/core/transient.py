@@ -24,6 +24,11 @@ module does not recognize (an unknown failure is not retried).
 Classification works on an exception (walking its ``__cause__`` / ``__context__`` chain) or on the text
 the table step records for a failed table (``"TypeName: message"``, where a hop that wraps an error keeps
 the inner one's type and message).
+
+Names in a message do not decide: ``s3://bucket/key`` (how ``resources/aws.py`` names an object) is left
+out before the markers are looked for, so a table called ``authentication`` fails like any other. A
+``TransientReadError`` (``core/source_file.py``: a read of a source object that broke off) was
+classified here from its cause when it was raised, so its text is transient whatever key it names.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ TRANSIENT_TYPES = {
     "ConnectionError", "ConnectionResetError", "ConnectionRefusedError", "ConnectionAbortedError",
     "BrokenPipeError", "TimeoutError", "timeout", "IncompleteRead", "RemoteDisconnected",
     "ProtocolError", "ReadTimeoutError", "ConnectTimeoutError", "EndpointConnectionError",
-    "ConnectionClosedError", "ResponseStreamingError", "ReadTimeout", "ConnectTimeout",
+    "ConnectionClosedError", "ResponseStreamingError", "IncompleteReadError", "ReadTimeout", "ConnectTimeout",
     "NewConnectionError", "MaxRetryError",
 }
 
@@ -82,6 +87,8 @@ PERMANENT_MARKERS = (
 SNOWFLAKE_TRANSIENT_CODES = {"250001", "250003", "251005", "251006"}  # could not connect / no response
 SNOWFLAKE_TRANSIENT_WORDS = ("connection", "timeout", "timed out", "could not connect", "failed to connect")
 
+_S3_URI = re.compile(r"s3://\S+")
+_DECIDED_TRANSIENT = re.compile(r"(?:^|[\s:(])TransientReadError:")
 _MYSQL_CODE = re.compile(r"\((\d{4}),\s*['\"]")
 _AWS_CODE = re.compile(r"An error occurred \(([A-Za-z0-9]+)\)")
 _SNOWFLAKE_CODE = re.compile(r"\b(\d{6})(?: \([0-9A-Z]{5}\))?:")
@@ -96,6 +103,9 @@ class Verdict:
 
 def classify_text(text: str) -> Verdict:
     """Transient or permanent, from a failure's text (``"TypeName: message"``, possibly wrapping others)."""
+    if _DECIDED_TRANSIENT.search(text):
+        return Verdict(True, "a source read broke off")
+    text = _S3_URI.sub("s3://<object>", text)
     lowered = text.lower()
     for code in _MYSQL_CODE.findall(text):
         if int(code) not in MYSQL_TRANSIENT:

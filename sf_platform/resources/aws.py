@@ -3,6 +3,11 @@ Glue Data Catalog.
 
 Each exposes only what the assets need: list/read/move/write objects, and get/create/update tables
 and partitions. Credentials come from the deployment's environment (or the default AWS chain).
+
+A botocore error from an S3 operation of the landing bucket names the object (``s3://bucket/key``, or
+the prefix or bucket a listing was about) in its message: botocore's own says only the operation
+("An error occurred (SlowDown) when calling the GetObject operation"), and one run touches thousands
+of objects. The error keeps its type and code, so callers and ``core/transient.py`` read it as before.
 """
 
 from __future__ import annotations
@@ -12,13 +17,15 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import dagster as dg
+from boto3.exceptions import Boto3Error
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from botocore.utils import parse_timestamp as botocore_parse_timestamp
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
@@ -51,15 +58,17 @@ class LandingBucket(dg.ConfigurableResource):
         ``delimiter`` ("/"), only the objects directly in that folder."""
         paginator = self.client().get_paginator("list_objects_v2")
         objects = []
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter=delimiter):
-            objects.extend(page.get("Contents", []))
+        with self._naming(prefix):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter=delimiter):
+                objects.extend(page.get("Contents", []))
         return sorted(objects, key=lambda o: (o["LastModified"], o["Key"]))
 
     def list_page(self, prefix: str, *, after: str = "", max_keys: int = 1000) -> tuple[list[dict], bool]:
         """One page of the objects under ``prefix`` in key order, starting after the key ``after``;
         -> (objects, whether more follow)."""
         kwargs = {"StartAfter": after} if after else {}
-        page = self.client().list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=max_keys, **kwargs)
+        with self._naming(prefix):
+            page = self.client().list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=max_keys, **kwargs)
         return page.get("Contents", []), page.get("IsTruncated", False)
 
     def list_top_level(self) -> tuple[list[dict], list[str]]:
@@ -67,9 +76,10 @@ class LandingBucket(dg.ConfigurableResource):
         (``member/`` -> ``member``), in one paged listing; folders are not entered."""
         paginator = self.client().get_paginator("list_objects_v2")
         objects, folders = [], []
-        for page in paginator.paginate(Bucket=self.bucket, Delimiter="/"):
-            objects.extend(page.get("Contents", []))
-            folders.extend(p["Prefix"].rstrip("/") for p in page.get("CommonPrefixes", []))
+        with self._naming(""):
+            for page in paginator.paginate(Bucket=self.bucket, Delimiter="/"):
+                objects.extend(page.get("Contents", []))
+                folders.extend(p["Prefix"].rstrip("/") for p in page.get("CommonPrefixes", []))
         return objects, folders
 
     def list_root(self) -> list[dict]:
@@ -84,12 +94,14 @@ class LandingBucket(dg.ConfigurableResource):
         """Unfinished multipart uploads (``Key``, ``UploadId``) under ``prefix``, paged."""
         paginator = self.client().get_paginator("list_multipart_uploads")
         uploads = []
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-            uploads.extend(page.get("Uploads", []))
+        with self._naming(prefix):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                uploads.extend(page.get("Uploads", []))
         return uploads
 
     def abort_upload(self, key: str, upload_id: str) -> None:
-        self.client().abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        with self._naming(key):
+            self.client().abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
 
     def abort_uploads(self, key: str) -> int:
         """Abort unfinished multipart uploads to ``key`` (what an interrupted large copy leaves)."""
@@ -107,69 +119,87 @@ class LandingBucket(dg.ConfigurableResource):
     def open(self, key: str, **get_args: Any):
         """A streaming, file-like body of an object (read in chunks, never whole in memory); ``get_args``
         go to GetObject (``IfMatch``: only that version)."""
-        return self.client().get_object(Bucket=self.bucket, Key=key, **get_args)["Body"]
+        with self._naming(key):
+            return self.client().get_object(Bucket=self.bucket, Key=key, **get_args)["Body"]
 
     def head(self, key: str) -> dict | None:
-        try:
-            return self.client().head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
+        with self._naming(key):
+            try:
+                return self.client().head_object(Bucket=self.bucket, Key=key)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                    return None
+                raise
 
     def read_json(self, key: str) -> Any | None:
         """A small JSON object, or None when it is missing or not valid JSON."""
-        try:
-            body = self.client().get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
+        with self._naming(key):
+            try:
+                body = self.client().get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                    return None
+                raise
         try:
             return json.loads(body)
         except ValueError:
             return None
 
     def put(self, key: str, body: bytes, **kwargs: Any) -> None:
-        self.client().put_object(Bucket=self.bucket, Key=key, Body=body, **kwargs)
+        with self._naming(key):
+            self.client().put_object(Bucket=self.bucket, Key=key, Body=body, **kwargs)
 
     def upload_file(self, path: str, key: str) -> None:
-        self.client().upload_file(path, self.bucket, key)
+        with self._naming(key):
+            self.client().upload_file(path, self.bucket, key)
 
     def delete(self, key: str, *, if_match: str | None = None) -> None:
         """Delete ``key``; with ``if_match`` (an ETag) only while the object still has that content."""
-        if if_match is None:
-            self.client().delete_object(Bucket=self.bucket, Key=key)
-            return
-        try:
-            self.client().delete_object(Bucket=self.bucket, Key=key, IfMatch=if_match)
-        except ClientError as exc:
-            code = exc.response["Error"]["Code"]
-            if code == "PreconditionFailed":
-                raise MoveError(f"{key}: changed while it was being moved; kept") from None
-            if code != "NotImplemented":  # a store without conditional deletes: delete as before
-                raise
-            self.client().delete_object(Bucket=self.bucket, Key=key)
+        with self._naming(key):
+            if if_match is None:
+                self.client().delete_object(Bucket=self.bucket, Key=key)
+                return
+            try:
+                self.client().delete_object(Bucket=self.bucket, Key=key, IfMatch=if_match)
+            except ClientError as exc:
+                code = exc.response["Error"]["Code"]
+                if code == "PreconditionFailed":
+                    raise MoveError(f"{key}: changed while it was being moved; kept") from None
+                if code != "NotImplemented":  # a store without conditional deletes: delete as before
+                    raise
+                self.client().delete_object(Bucket=self.bucket, Key=key)
 
     def ensure_bucket(self) -> None:
         client = self.client()
+        with self._naming(None):
+            try:
+                client.head_bucket(Bucket=self.bucket)
+            except ClientError:
+                region = client.meta.region_name
+                kwargs = (
+                    {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+                )
+                client.create_bucket(Bucket=self.bucket, **kwargs)
+
+    @contextmanager
+    def _naming(self, key: str | None) -> Iterator[None]:
+        """Put the object (``key``; a prefix for a listing, None for the bucket itself) at the front of
+        the message of a botocore or boto3 error raised inside; the error keeps its type and code."""
         try:
-            client.head_bucket(Bucket=self.bucket)
-        except ClientError:
-            region = client.meta.region_name
-            kwargs = (
-                {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-            )
-            client.create_bucket(Bucket=self.bucket, **kwargs)
+            yield
+        except (BotoCoreError, ClientError, Boto3Error) as exc:
+            name_object(exc, self.uri(key or ""))
+            raise
 
     def copy_verified(self, source_key: str, dest_key: str, source: Mapping | None = None) -> dict:
         """Copy an object within the bucket and verify the copy (size and content checksum).
 
         ``source`` is the object as listed or headed (``Size``/``ContentLength`` and ``ETag``); the copy
         must hold exactly that content. Returns the copy's ``ETag`` and ``ContentLength``. Raises
-        MoveError when the copy does not match; the failed copy is then removed, the source kept. Any
-        other error while verifying (a HEAD or a checksum read failing) removes the copy too, then
-        propagates: an unverified copy is never left behind.
+        MoveError when the copy does not match or S3 refuses it; any other error while copying or
+        verifying (the connection breaking, a HEAD or a checksum read failing, the run being stopped)
+        propagates. In every case the copy is removed first and the source kept: an unverified copy is
+        never left behind.
         """
         source = source if source is not None else self.head(source_key)
         if source is None:
@@ -177,12 +207,12 @@ class LandingBucket(dg.ConfigurableResource):
         size = _size(source)
         try:
             etag = self._copy(source_key, dest_key, size, source["ETag"])
-        except ClientError as exc:
-            raise MoveError(f"{source_key}: copy to {dest_key} failed: {exc}") from None
-        except BaseException:
-            # The connection broke (or the run was stopped) during the copy: it may have been made.
-            # ``dest_key`` did not exist before (callers copy only to free names), so remove it.
+        except BaseException as exc:
+            # The copy may have been made before the error (a response lost on the way back). ``dest_key``
+            # did not exist before (callers copy only to free names), so removing it removes only the copy.
             self._remove_copy(dest_key, None)
+            if isinstance(exc, ClientError):
+                raise MoveError(f"{source_key}: copy to {dest_key} failed: {exc}") from exc
             raise
         if normalize_etag(etag) == normalize_etag(source["ETag"]):
             # The copy's checksum is the source's (both MD5s, or both of the same parts): same bytes,
@@ -199,29 +229,32 @@ class LandingBucket(dg.ConfigurableResource):
             self._remove_copy(dest_key, etag)
             raise
         if problem:
-            if dest is not None:
-                self.delete(dest_key)
-            raise MoveError(f"{source_key}: copy to {dest_key} {problem}; copy removed, source kept")
+            kept = self._remove_copy(dest_key, dest["ETag"]) if dest is not None else None
+            removed = f"copy could not be removed ({kept})" if kept else "copy removed"
+            raise MoveError(f"{source_key}: copy to {dest_key} {problem}; {removed}, source kept")
         return {"ETag": dest["ETag"], "ContentLength": size}
 
-    def _remove_copy(self, dest_key: str, etag: str | None) -> None:
+    def _remove_copy(self, dest_key: str, etag: str | None) -> str | None:
         """Remove a copy that could not be verified (only while it is still the copy made, when its ETag
-        is known); a failure to remove must not hide the error that made it necessary."""
+        is known); -> why it could not be, or None. A failure to remove must not hide the error that
+        made it necessary, so it is returned, not raised."""
         try:
             self.delete(dest_key, if_match=etag)
-        except Exception:  # noqa: BLE001 - best effort; the caller raises the original error
-            pass
+        except Exception as exc:  # noqa: BLE001 - the caller raises the original error
+            return f"{type(exc).__name__}: {exc}"
+        return None
 
     def _copy(self, source_key: str, dest_key: str, size: int, etag: str) -> str:
         """Copy ``source_key`` (only while it has ``etag``) to ``dest_key``; -> the copy's ETag."""
         if size > MULTIPART_COPY_THRESHOLD:
             return self._multipart_copy(source_key, dest_key, size, etag)
-        result = self.client().copy_object(
-            Bucket=self.bucket,
-            Key=dest_key,
-            CopySource={"Bucket": self.bucket, "Key": source_key},
-            CopySourceIfMatch=etag,
-        )
+        with self._naming(source_key):
+            result = self.client().copy_object(
+                Bucket=self.bucket,
+                Key=dest_key,
+                CopySource={"Bucket": self.bucket, "Key": source_key},
+                CopySourceIfMatch=etag,
+            )
         return result["CopyObjectResult"]["ETag"]
 
     def same_content(self, source: Mapping, dest: Mapping, source_key: str, dest_key: str) -> bool:
@@ -237,11 +270,17 @@ class LandingBucket(dg.ConfigurableResource):
 
     def _sha256(self, key: str) -> str:
         digest = hashlib.sha256()
-        for chunk in self.open(key).iter_chunks(chunk_size=8 * 1024 * 1024):
-            digest.update(chunk)
+        body = self.open(key)
+        with self._naming(key):
+            for chunk in body.iter_chunks(chunk_size=8 * 1024 * 1024):
+                digest.update(chunk)
         return digest.hexdigest()
 
     def _multipart_copy(self, source_key: str, dest_key: str, size: int, etag: str) -> str:
+        with self._naming(source_key):
+            return self._multipart_copy_named(source_key, dest_key, size, etag)
+
+    def _multipart_copy_named(self, source_key: str, dest_key: str, size: int, etag: str) -> str:
         client = self.client()
         upload = client.create_multipart_upload(Bucket=self.bucket, Key=dest_key)
         parts = []
@@ -268,6 +307,14 @@ class LandingBucket(dg.ConfigurableResource):
             client.abort_multipart_upload(Bucket=self.bucket, Key=dest_key, UploadId=upload["UploadId"])
             raise
         return result["ETag"]
+
+
+def name_object(exc: BaseException, uri: str) -> None:
+    """Put ``uri`` at the front of ``exc``'s message, once (an error passing through two operations,
+    or named by an outer one, keeps the first name)."""
+    message = str(exc.args[0]) if exc.args else ""
+    if uri and not message.startswith("s3://"):
+        exc.args = (f"{uri}: {message}", *exc.args[1:])
 
 
 _CLIENTS: dict[tuple[str, str], Any] = {}

@@ -122,17 +122,24 @@ def test_without_a_header_the_reason_counts_only_blank_lines():
 # --------------------------------------------------------------------------- errors name the object
 
 
-class _Bucket:
-    """A stand-in for LandingBucket.open: a body that breaks after ``good`` bytes, or a refused GET."""
+def _streaming_error():
+    from botocore.exceptions import ResponseStreamingError
 
-    def __init__(self, data: bytes, *, good: int | None = None, refuse: bool = False):
-        self.data, self.good, self.refuse = data, good, refuse
+    return ResponseStreamingError(error="Connection broken: IncompleteRead")
+
+
+class _Bucket:
+    """A stand-in for LandingBucket.open: a body that raises ``breaks()`` after ``good`` bytes, or a GET
+    refused with ``refuse`` (an S3 error code)."""
+
+    def __init__(self, data: bytes, *, good: int | None = None, refuse: str = "", breaks=_streaming_error):
+        self.data, self.good, self.refuse, self.breaks = data, good, refuse, breaks
 
     def open(self, key: str):
         from botocore.exceptions import ClientError
 
         if self.refuse:
-            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
+            raise ClientError({"Error": {"Code": self.refuse, "Message": "m"}}, "GetObject")
         bucket = self
 
         class Body(io.RawIOBase):
@@ -143,9 +150,7 @@ class _Bucket:
 
             def read(self, size=-1):
                 if bucket.good is not None and self.at >= bucket.good:
-                    from botocore.exceptions import ResponseStreamingError
-
-                    raise ResponseStreamingError(error="Connection broken: IncompleteRead")
+                    raise bucket.breaks()
                 size = len(bucket.data) if size is None or size < 0 else min(size, 1 << 12)
                 piece = bucket.data[self.at : self.at + size]
                 self.at += len(piece)
@@ -154,31 +159,90 @@ class _Bucket:
         return Body()
 
 
-def test_read_errors_from_s3_name_the_object():
-    from sf_platform.core.source_file import (
-        PrefixedStream,
-        SourceReadError,
-        open_source,
-        read_head,
-        read_source,
-    )
+DATA = b"id,name,score\n" + b"".join(b"%d,n%d,1.00\n" % (i, i) for i in range(20_000))
 
-    data = b"id,name,score\n" + b"".join(b"%d,n%d,1.00\n" % (i, i) for i in range(20_000))
-    with pytest.raises(SourceReadError) as refused:
-        open_source(_Bucket(data, refuse=True), "t/a.csv")
-    assert str(refused.value).startswith("t/a.csv: cannot be read: ClientError: An error occurred (AccessDenied)")
-    assert read_source(_Bucket(data), "t/a.csv") == data
 
-    body = open_source(_Bucket(data, good=1 << 16), "t/b.csv")
+def _read_all(bucket: _Bucket, key: str, *, keyed: bool = True):
+    """Every batch of ``key``, read as the loaders do (through open_source when ``keyed``)."""
+    from sf_platform.core.source_file import PrefixedStream, open_source, read_head
+
+    body = open_source(bucket, key) if keyed else bucket.open(key)
     head = read_head(body, 1 << 12)
     layout = read_layout(head, parse_registry({"tables": {"t": {}}}).table("t"))
-    with pytest.raises(SourceReadError) as broken:
-        list(numbered_batches(PrefixedStream(head, body), layout, COLUMNS, block_size=1 << 12))
-    assert str(broken.value).startswith("t/b.csv: cannot be read: ResponseStreamingError")
-    # Without a keyed body, the key given to numbered_batches names the object all the same.
-    body = _Bucket(data, good=1 << 16).open("t/c.csv")
-    with pytest.raises(SourceReadError, match="^t/c.csv: cannot be read: ResponseStreamingError"):
-        list(numbered_batches(PrefixedStream(read_head(body, 1 << 12), body), layout, COLUMNS, key="t/c.csv"))
+    return list(numbered_batches(PrefixedStream(head, body), layout, COLUMNS, block_size=1 << 12, key=key))
+
+
+def test_a_refused_get_is_a_bad_file_named_by_its_key():
+    from sf_platform.core.source_file import SourceReadError, open_source, read_source
+
+    for code in ("AccessDenied", "NoSuchKey"):
+        with pytest.raises(SourceReadError) as refused:
+            open_source(_Bucket(DATA, refuse=code), "t/a.csv")
+        assert str(refused.value) == f"t/a.csv: cannot be read: ClientError: An error occurred ({code}) when calling the GetObject operation: m"
+        assert refused.value.key == "t/a.csv"
+    assert read_source(_Bucket(DATA), "t/a.csv") == DATA
+
+
+@pytest.mark.parametrize("code", ["SlowDown", "ServiceUnavailable", "InternalError", "503"])
+def test_a_throttled_or_failing_get_is_transient_not_a_bad_file(code):
+    from sf_platform.core.source_file import SourceReadError, TransientReadError, open_source
+
+    with pytest.raises(TransientReadError) as throttled:
+        open_source(_Bucket(DATA, refuse=code), "t/a.csv")
+    assert not isinstance(throttled.value, SourceReadError)  # loaders catch that one as a bad file
+    assert str(throttled.value) == (
+        f"t/a.csv: the read broke off (transient, retried): ClientError: An error occurred ({code}) when "
+        "calling the GetObject operation: m"
+    )
+
+
+@pytest.mark.parametrize("keyed", [True, False], ids=["keyed body", "key given to numbered_batches"])
+def test_a_read_that_breaks_off_midway_is_transient_and_names_the_object(keyed):
+    from sf_platform.core import transient
+    from sf_platform.core.source_file import SourceReadError, TransientReadError
+
+    with pytest.raises(TransientReadError) as broken:
+        _read_all(_Bucket(DATA, good=1 << 16), "t/b.csv", keyed=keyed)
+    assert not isinstance(broken.value, SourceReadError)
+    assert broken.value.key == "t/b.csv"
+    assert broken.value.reason.startswith("ResponseStreamingError: An error occurred while reading from response stream")
+    # As the table step records it, whatever the key says, it is retried.
+    text = f"{type(broken.value).__name__}: {broken.value}".replace("t/b.csv", "access_denied/b.csv")
+    assert transient.classify_text(text).transient
+
+
+def test_a_body_failing_its_checksum_midway_is_a_bad_file():
+    from botocore.exceptions import FlexibleChecksumError
+
+    from sf_platform.core.source_file import SourceReadError
+
+    def mismatch():
+        return FlexibleChecksumError(error_msg="Expected checksum abc= did not match calculated checksum: xyz=")
+
+    with pytest.raises(SourceReadError) as bad:
+        _read_all(_Bucket(DATA, good=1 << 16, breaks=mismatch), "t/c.csv")
+    assert bad.value.reason == "FlexibleChecksumError: Expected checksum abc= did not match calculated checksum: xyz="
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt"])
+def test_a_bad_gzip_is_worded_the_same_by_the_loaders_and_the_crawl(damage):
+    from sf_platform.core.inference import profile_stream
+    from sf_platform.core.source_file import SourceReadError
+
+    packed = gzip.compress(DATA)
+    if damage == "truncated":
+        bad = packed[: len(packed) // 2]
+    else:  # bytes flipped in the middle of the deflate stream
+        middle = len(packed) // 2
+        bad = packed[:middle] + bytes(b ^ 0xFF for b in packed[middle : middle + 64]) + packed[middle + 64 :]
+    with pytest.raises(SourceReadError) as loader:
+        _read_all(_Bucket(bad), "t/d.csv.gz")
+    crawl = profile_stream(io.BytesIO(bad), header="auto").unreadable
+    # The same words up to the decoder's own detail (the crawl may see the damage in the file's head,
+    # through zlib, before counting rows; the loaders through the gzip module, after some rows).
+    assert loader.value.reason.startswith(f"gzip data is {damage} after ")
+    assert crawl.startswith(f"gzip data is {damage}")
+    assert "EOFError" not in loader.value.reason and "BadGzipFile" not in loader.value.reason
 
 
 def test_undecodable_rows_are_rejected_rows_beside_the_typing_ones():

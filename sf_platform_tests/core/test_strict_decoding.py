@@ -170,7 +170,7 @@ def test_a_truncated_gzip_is_unreadable_never_a_short_count():
         assert (profile.columns, profile.rows) == ((), 0), profile.problems
         assert profile.unreadable.startswith("gzip data is truncated"), profile.unreadable
         assert "Compressed file ended" in profile.unreadable
-    with pytest.raises(SourceReadError, match="^t/a.csv.gz: cannot be read: EOFError"):
+    with pytest.raises(SourceReadError, match=r"^t/a.csv.gz: cannot be read: gzip data is truncated( after \d+ data rows)?: Compressed file ended"):
         _read(cut, key="t/a.csv.gz")
 
 
@@ -253,7 +253,7 @@ def test_a_row_over_the_limit_makes_the_file_unreadable_naming_line_and_limit(mo
     with pytest.raises(SourceReadError) as raised:
         _read(data, block_size=1 << 16, key="t/long.csv")
     assert str(raised.value) == (
-        "t/long.csv: cannot be read: RowTooLong: line 3 (data row 2) is longer than SF_MAX_FIELD_BYTES "
+        "t/long.csv: cannot be read: line 3 (data row 2) is longer than SF_MAX_FIELD_BYTES "
         "(524,288 bytes): the file is not read"
     )
 

@@ -36,6 +36,10 @@ TRANSIENT = [
     botocore.exceptions.ReadTimeoutError(endpoint_url="https://s3.amazonaws.com"),
     botocore.exceptions.ConnectTimeoutError(endpoint_url="https://s3.amazonaws.com"),
     botocore.exceptions.ConnectionClosedError(endpoint_url="https://s3.amazonaws.com"),
+    # an S3 body that breaks off while it is read (what botocore raises from StreamingBody.read)
+    botocore.exceptions.ResponseStreamingError(error="('Connection broken: IncompleteRead(1 bytes read, 9 more expected)')"),
+    _client_error("503", "GetObject"),
+    botocore.exceptions.IncompleteReadError(actual_bytes=5, expected_bytes=9),  # the body ended early
     sf_errors.OperationalError(msg="Failed to get the response. Hanging? method: post", errno=250003),
     sf_errors.OperationalError(msg="Could not connect to Snowflake backend after 2 attempt(s)", errno=250001),
     sf_errors.DatabaseError(msg="Statement reached its statement or warehouse timeout of 60 second(s)", errno=625),
@@ -55,6 +59,9 @@ PERMANENT = [
     sf_errors.DatabaseError(msg="Failed to connect to DB. Incorrect username or password was specified.", errno=250001),
     sf_errors.ProgrammingError(msg="SQL compilation error: syntax error line 1 at position 7", errno=1003),
     ValueError("could not convert string to float: 'abc'"),
+    # an object whose bytes do not match their checksum: not worth reading again at once
+    botocore.exceptions.FlexibleChecksumError(error_msg="Expected checksum abc= did not match calculated checksum: xyz="),
+    EOFError("Compressed file ended before the end-of-stream marker was reached"),
     KeyError("member"),
     RuntimeError("something unexpected"),
 ]
@@ -116,3 +123,24 @@ def test_all_transient_needs_every_failure_transient():
     assert transient.all_transient([reset, slow])
     assert not transient.all_transient([reset, denied])
     assert not transient.all_transient([])
+
+
+def test_names_of_objects_do_not_decide():
+    # resources/aws.py names the object in a botocore error; a key that reads like a permanent marker
+    # must not make a throttled GET permanent, nor a denied one transient.
+    slow = _client_error("SlowDown", "GetObject")
+    slow.args = (f"s3://landing/authentication/syntax error.csv: {slow.args[0]}",)
+    assert transient.classify(slow).transient
+    denied = _client_error("AccessDenied", "GetObject")
+    denied.args = (f"s3://landing/timeout/connection reset.csv: {denied.args[0]}",)
+    assert not transient.classify(denied).transient
+
+
+def test_a_source_read_that_broke_off_is_transient_whatever_its_key():
+    # core/source_file.TransientReadError as the table step records it: the cause was classified already.
+    text = ("TransientReadError: access_denied/a.csv: the read broke off (transient, retried): "
+            "ResponseStreamingError: An error occurred while reading from response stream")
+    assert transient.classify_text(text) == transient.Verdict(True, "a source read broke off")
+    assert transient.all_transient([text])
+    # A bad file is not: SourceReadError keeps its reason's own verdict.
+    assert not transient.classify_text("SourceReadError: t/a.csv.gz: cannot be read: gzip data is truncated").transient
