@@ -973,9 +973,22 @@ def test_a_header_over_a_column_with_misfits_is_a_header_not_a_misfit():
     assert reason.startswith("header: first-row value 'id' is not int like the values below it")
     result = profile(data, tolerance=0.01)
     assert column(result, "id").reason.startswith("int: 1 of 301 values (0.33 %) did not fit and are quarantined: 'N/A';")
-    # a headerless file whose first row holds a placeholder is not mistaken for one
-    headerless = b"N/A,y\n" + b"".join(b"%d,x%d\n" % (i, i) for i in range(300)) + b"N/A,z\n"
-    assert not detect_format(headerless)[0].header
+    # a lower-case name over a lower-case placeholder too
+    assert detect_format(b"id\n" + b"".join(b"%d\n" % i for i in range(300)) + b"null\n")[0].header
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        b"N/A,y",  # a placeholder that recurs below
+        b"unknown,y",  # a placeholder, even once
+        b"kim,y",  # shaped like the values below that fit no type
+        b"7,y",  # typed like the data
+    ],
+)
+def test_a_first_row_of_data_over_a_column_with_misfits_stays_data(first):
+    rows = b"".join(b"%d,x%d\n" % (i, i) for i in range(300))
+    assert not detect_format(first + b"\n" + rows + b"N/A,z\nlee,w\n")[0].header
 
 
 def test_candidates_survive_the_profile_cache():
