@@ -1,13 +1,18 @@
 """Query in place: ``sf-platform query "SELECT ..."`` runs SQL (DuckDB's dialect) over catalog tables
-where their files lie in S3, raw CSV or curated Parquet.
+where their files lie in S3: raw CSV, or the curated hub's Apache Iceberg tables.
 
 Table names resolve through the Glue catalog: ``raw.<table>`` (SF_GLUE_DATABASE), ``curated.<table>``
 (the curated database), ``<glue database>.<table>``, or a bare ``<table>`` (raw). Each table becomes a
-pyarrow dataset over its files with the catalog's schema (CSV options or Parquet), one fragment per
-file carrying its partition's values from the catalog, registered in DuckDB. DuckDB pushes the
-query's columns and filters into the Arrow scanner, so only the partitions and columns the query needs
-are read. S3 is read by pyarrow's own S3 filesystem: DuckDB's httpfs extension would be downloaded at
-run time, so extensions are never installed or loaded.
+pyarrow dataset over its files with the catalog's schema, one fragment per file carrying its
+partition's values, registered in DuckDB. DuckDB pushes the query's columns and filters into the Arrow
+scanner, so only the partitions, row groups and columns the query needs are read. A raw table's files
+are its folder's CSV files (partitions from the catalog); an Iceberg table's are the data files pyiceberg
+plans for its current snapshot (never files of replaced rows that older snapshots still reference), read
+in the table's current schema (older files lacking newer columns read as null, narrower types are cast),
+without the hub's bookkeeping columns. (pyiceberg's own ``to_duckdb`` materializes the whole table in
+Python first and pushes no DuckDB filter: REPORT.md section 8.) S3 is read by pyarrow's own S3
+filesystem: DuckDB's httpfs extension would be downloaded at run time, so extensions are never installed
+or loaded.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import pyarrow.fs as pafs
 
 from sf_platform import settings
 from sf_platform.core.columnar import (
+    BOOKKEEPING,
     ReadSpec,
     UnreadableTableError,
     curated_database,
@@ -86,7 +92,7 @@ def spectrum_ddl(external_schema: str = "", copy_schema: str = "public") -> str:
     catalog = catalog_from_settings()
     database = catalog.aliases[CURATED_ALIAS]
     tables = load_registry(Settings.from_env().tables_file).tables
-    entries = [e for t in tables if (e := catalog.glue.get_table(t, database)) is not None]
+    entries = [e for t in tables if (e := catalog.glue.get_table(t, database)) is not None and is_iceberg(e)]
     return spectrum_script(
         entries, glue_database=database, external_schema=external_schema or database,
         copy_schema=copy_schema, iam_role=role,
@@ -184,7 +190,10 @@ def _register(con, catalog: Catalog, filesystem: pafs.FileSystem, parts: tuple[s
             f"(name tables as {RAW_ALIAS}.<table>, {CURATED_ALIAS}.<table> or <glue database>.<table>)"
         )
     try:
-        dataset = table_dataset(entry, catalog.glue.partitions(entry["Name"], database), filesystem)
+        if is_iceberg(entry):
+            dataset = iceberg_dataset(catalog.glue, database, entry["Name"], filesystem)
+        else:
+            dataset = table_dataset(entry, catalog.glue.partitions(entry["Name"], database), filesystem)
     except UnreadableTableError as exc:
         raise QueryError(str(exc)) from None
     con.register(hidden, dataset)
@@ -209,6 +218,50 @@ def _explain(exc: Exception) -> str:
 
 
 # ------------------------------------------------------------------------------------------ datasets
+
+
+def is_iceberg(entry: Mapping) -> bool:
+    return (entry.get("Parameters") or {}).get("table_type", "").upper() == "ICEBERG"
+
+
+def iceberg_dataset(glue: GlueCatalog, database: str, name: str, filesystem: pafs.FileSystem) -> ds.Dataset:
+    """A dataset over the data files of an Iceberg table's current snapshot, as pyiceberg plans them, in
+    its current schema without the bookkeeping columns; each file carries its identity partition values."""
+    from sf_platform.hub.catalog import iceberg_catalog
+    from sf_platform.hub.changes import plain_schema
+
+    table = iceberg_catalog(glue, _s3_settings()).load_table((database, name))
+    schema = pa.schema([f for f in plain_schema(table) if f.name not in BOOKKEEPING])
+    files = [task.file for task in table.scan().plan_files()] if table.current_snapshot() else []
+    keys = [table.schema().find_field(f.source_id).name for f in table.spec().fields]
+    paths, expressions = [], []
+    for data_file in files:
+        paths.append(_path(data_file.file_path))
+        terms = [
+            ds.field(key) == pa.scalar(data_file.partition[i], schema.field(key).type)
+            for i, key in enumerate(keys)
+        ]
+        expressions.append(_all(terms))
+    return ds.FileSystemDataset.from_paths(
+        paths, schema=schema, format=_file_format(ReadSpec("parquet", schema, pa.schema([]), "")),
+        filesystem=filesystem, partitions=expressions if keys else None,
+    )
+
+
+def _all(terms: list[ds.Expression]) -> ds.Expression:
+    expression = ds.scalar(True)
+    for term in terms:
+        expression = expression & term
+    return expression
+
+
+def _s3_settings() -> dict[str, str]:
+    return {
+        "s3.region": settings.get("SF_AWS_REGION"),
+        "s3.endpoint": settings.get("SF_AWS_ENDPOINT_URL"),
+        "s3.access-key-id": settings.get("SF_AWS_ACCESS_KEY_ID"),
+        "s3.secret-access-key": settings.get("SF_AWS_SECRET_ACCESS_KEY"),
+    }
 
 
 def table_dataset(entry: Mapping, partitions: Sequence[Mapping], filesystem: pafs.FileSystem) -> ds.Dataset:

@@ -1,218 +1,43 @@
-"""The curated columnar layer, pure: where curated Parquet files live, their ledger, their Glue entry, how
-to read any catalog table in place, and the Redshift statements (Spectrum schema, COPY) over them.
+"""The curated layer, pure: where the hub (Iceberg) tables live, how their columns follow the catalog's,
+when their files need compacting, how to read any catalog table in place, and the Redshift statements.
 
-Curated files live under ``_curated/<table>/`` in the raw table's hive partition folders, so Athena,
-Redshift Spectrum and ``sf-platform query`` read them with partition pruning. One Parquet file holds the
-rows of a batch of source objects of one partition folder (``plan_batches``: up to ``BATCH_OBJECTS``
-objects or ``BATCH_BYTES`` source bytes; an object of ``ALONE_BYTES`` or more is a batch of its own); its
-name is a digest of the batch's (key, ETag) pairs (``batch_key``). The Glue entry is the Parquet
-TableInput of ``export_catalog`` (one builder for every Avro or Parquet folder) with the raw table's typed
-columns and partition keys. The ledger, one small JSON object per table, says for each source object
-(key, ETag) which curated file holds its rows.
+The hub tables themselves are written by ``sf_platform/hub`` (pyiceberg); what can be decided without
+pyiceberg lives here, with unit tests: ``plan_evolution`` (add, widen in place, or incompatible),
+``file_budget`` / ``compaction_groups`` (issue 14: at most ceil(bytes / target) + 2 data files a table),
+``read_spec`` (raw CSV tables read in place by ``sf-platform query``) and ``spectrum_script``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import pyarrow as pa
 
 from . import types as glue_types
-from .batching import MAX_BATCH_BYTES, MAX_BATCH_OBJECTS, batches, group_by
-from .catalog import OPEN_CSV_SERDE, CatalogColumn, CrawlStats, columns_of, partition_input, partition_keys_of
-from .export_catalog import PARQUET_INPUT_FORMAT, PARQUET_SERDE, folder_table_input
+from .catalog import OPEN_CSV_SERDE, CatalogColumn, columns_of
+from .export_catalog import PARQUET_INPUT_FORMAT, PARQUET_SERDE
 from .identifiers import IdentifierError
-from .ledger import LedgerEntry, SourceObject
-from .naming import partition_location
 
 CURATED_ROOT = "_curated"  # hidden to the organizer, the crawler and the sensor (starts with "_")
-LEDGER_ROOT = "_sf/curated"
-CODEC = "zstd"
-# Bumped when the writer changes what a curated file holds: every file is then rewritten once.
-# 2: many source objects per file (1 wrote a file per object; a table curated by 1 is merged once).
-WRITER_VERSION = 2
-# A batch of source objects becomes one curated file: at most this many objects, this many source bytes.
-BATCH_OBJECTS = MAX_BATCH_OBJECTS  # 1,000
-BATCH_BYTES = MAX_BATCH_BYTES  # 128 MB
-# An object this large is a batch of its own and is streamed; smaller ones are read whole and batched.
-ALONE_BYTES = 32 * 1024**2
+CODEC = "zstd"  # of the hub's Parquet data files
+BOOKKEEPING = ("_sf_source_key", "_sf_row")  # the hub's own columns (sf_platform.hub.conventions)
 
 
-def curated_database(glue_database: str, configured: str = "") -> str:
-    """The Glue database of the curated tables: SF_GLUE_CURATED_DATABASE, else ``<raw db>_curated``."""
+def curated_database(glue_database: str, configured: str | None = "") -> str:
+    """The Glue database of the hub tables: SF_GLUE_CURATED_DATABASE, or ``<glue database>_curated``."""
     return configured or f"{glue_database}_curated"
 
 
 def curated_prefix(table: str) -> str:
+    """The key prefix of a hub table's data and metadata files in the landing bucket."""
     return f"{CURATED_ROOT}/{table}/"
 
 
-def source_folder(table: str, source_key: str) -> str:
-    """The partition folder of a source object below the table prefix (``dt=1/region=kr/``, or ``""``)."""
-    prefix = f"{table}/"
-    if not source_key.startswith(prefix):
-        raise ValueError(f"{source_key!r} is not under the table prefix {prefix!r}")
-    return partition_location(source_key, prefix)[len(prefix) :]
-
-
-def batch_key(table: str, sources: Iterable[tuple[str, str]]) -> str:
-    """The curated file of a batch of source objects ((key, ETag) pairs, all in one partition folder):
-    ``_curated/<table>/<partition folders>/part-<digest>.parquet``, the digest over the sorted pairs. The
-    same batch always gets the same key (a retried run overwrites the file it wrote before); another
-    batch, or another version of one of its objects, gets another key."""
-    pairs = sorted((key, etag.strip().strip('"')) for key, etag in sources)
-    if not pairs:
-        raise ValueError("a batch holds at least one source object")
-    folders = {source_folder(table, key) for key, _ in pairs}
-    if len(folders) != 1:
-        raise ValueError(f"a batch's objects share one partition folder, not {sorted(folders)}")
-    digest = hashlib.sha256(json.dumps(pairs, ensure_ascii=False).encode()).hexdigest()[:24]
-    return f"{curated_prefix(table)}{folders.pop()}part-{digest}.parquet"
-
-
-def plan_batches(
-    table: str,
-    objects: Iterable[SourceObject],
-    *,
-    max_objects: int = BATCH_OBJECTS,
-    max_bytes: int = BATCH_BYTES,
-    alone_bytes: int = ALONE_BYTES,
-) -> list[tuple[SourceObject, ...]]:
-    """The objects grouped into curated files: per partition folder, in key order, at most
-    ``max_objects`` objects and ``max_bytes`` source bytes per batch (``batching.batches``); an object of
-    ``alone_bytes`` or more is a batch of its own. The same objects always make the same batches."""
-    ordered = sorted(objects, key=lambda o: o.key)
-    result: list[tuple[SourceObject, ...]] = []
-    for group in group_by(ordered, lambda o: source_folder(table, o.key)):
-        result += [(o,) for o in group if o.size >= alone_bytes]
-        small = [o for o in group if o.size < alone_bytes]
-        result += batches(small, max_objects=max_objects, max_bytes=max_bytes)
-    return result
-
-
-def curated_partition_location(table: str, key: str) -> str:
-    """The partition folder (key up to its last ``k=v`` folder) of a curated file, without the bucket."""
-    return partition_location(key, curated_prefix(table))
-
-
-def ledger_key(table: str) -> str:
-    return f"{LEDGER_ROOT}/{table}/ledger.json"
-
-
 def arrow_schema(columns: Sequence[CatalogColumn]) -> pa.Schema:
-    """The curated files' schema: the catalog's data columns through the one type mapping."""
+    """Catalog columns in Arrow, through the one type mapping."""
     return pa.schema([pa.field(c.name, glue_types.to_arrow(c.type)) for c in columns])
-
-
-def schema_fingerprint(columns: Sequence[CatalogColumn], partition_keys: Sequence[str]) -> str:
-    """Changes when the curated files would need another schema (a column added, retyped, renamed)."""
-    text = json.dumps([WRITER_VERSION, [[c.name, c.type] for c in columns], list(partition_keys)])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-# ------------------------------------------------------------------------------------------ ledger
-
-
-@dataclass(frozen=True)
-class CuratedFile:
-    """One source object version and the curated file holding its rows (shared with the other objects of
-    its batch). ``curated_bytes`` is the object's share of that file's size (by source bytes), so summing
-    over the objects gives the files' size."""
-
-    source_key: str
-    etag: str
-    curated_key: str
-    rows: int
-    rejected: int
-    raw_bytes: int
-    curated_bytes: int
-    partition: tuple[str, ...] = ()
-    quarantine_key: str = ""
-    schema: str = ""  # schema_fingerprint the file was written with
-
-
-@dataclass
-class CuratedLedger:
-    """Source key -> the curated file holding its rows, for one table."""
-
-    files: dict[str, CuratedFile] = field(default_factory=dict)
-
-    @classmethod
-    def from_json(cls, data) -> CuratedLedger:
-        """A ledger read back; anything unreadable is an empty ledger (every file is made again)."""
-        if not isinstance(data, Mapping) or not isinstance(data.get("files"), Mapping):
-            return cls()
-        files = {}
-        for key, entry in data["files"].items():
-            try:
-                files[key] = CuratedFile(**{**entry, "partition": tuple(entry.get("partition") or ())})
-            except TypeError:
-                return cls()
-        return cls(files)
-
-    def to_json(self) -> bytes:
-        files = {k: asdict(f) for k, f in sorted(self.files.items())}
-        return json.dumps({"files": files}, ensure_ascii=False, indent=1).encode()
-
-    def entries(self, schema: str) -> dict[str, LedgerEntry]:
-        """What ``ledger.plan_loads`` compares against. A file written under another schema counts as
-        changed (an empty ETag), so it is rewritten; files whose source is gone still count as deleted."""
-        return {k: LedgerEntry(k, f.etag if f.schema == schema else "", f.rows) for k, f in self.files.items()}
-
-    def totals(self) -> tuple[int, int]:
-        """(rows in the curated files, rows quarantined by curation) over every source object: the two
-        sides of the curated reconciliation against the catalog's recordCount."""
-        return sum(f.rows for f in self.files.values()), sum(f.rejected for f in self.files.values())
-
-    def curated_keys(self) -> set[str]:
-        """Every curated file the ledger names (a file under the table's prefix that is not one of these
-        holds rows no source points to: an orphan)."""
-        return {f.curated_key for f in self.files.values()}
-
-
-# ------------------------------------------------------------------------------------------ catalog
-
-
-def curated_table_input(
-    *,
-    name: str,
-    location: str,
-    columns: Sequence[CatalogColumn],
-    partition_keys: Sequence[str],
-    files: Sequence[CuratedFile],
-    source_table: str,
-    description: str = "",
-) -> dict:
-    """A Glue TableInput for a curated table as Athena and Spectrum expect a Parquet table:
-    ParquetHiveSerDe, MapredParquet formats, the raw table's typed columns (with their explanations)
-    and its partition keys, the curated counts and sizes."""
-    arrow_schema(columns)  # refuses a type the curated files cannot hold, as writing them would
-    return folder_table_input(
-        name=name, location=location, columns=columns, partition_keys=partition_keys, file_format="parquet",
-        codec=CODEC, rows=sum(f.rows for f in files), objects=len({f.curated_key for f in files}),
-        size_bytes=sum(f.curated_bytes for f in files), description=description,
-        extra_parameters={"sf.source_table": source_table, "sf.raw_bytes": str(sum(f.raw_bytes for f in files))},
-    )
-
-
-def curated_partitions(bucket_uri: str, table: str, table_input: Mapping, files: Sequence[CuratedFile]) -> list[dict]:
-    """One PartitionInput per partition of the curated files, with that partition's counts."""
-    groups: dict[tuple[str, ...], list[CuratedFile]] = {}
-    folders: dict[tuple[str, ...], str] = {}
-    for f in files:
-        groups.setdefault(f.partition, []).append(f)
-        folders.setdefault(f.partition, curated_partition_location(table, f.curated_key))
-    result = []
-    for values, group in sorted(groups.items()):
-        stats = CrawlStats(
-            len({f.curated_key for f in group}), sum(f.curated_bytes for f in group), sum(f.rows for f in group)
-        )
-        result.append(partition_input(values, bucket_uri + folders[values], table_input, stats))
-    return result
 
 
 # ------------------------------------------------------------------------------------------ reading in place
@@ -324,43 +149,124 @@ def external_schema_ddl(schema: str, glue_database: str, iam_role: str) -> str:
     )
 
 
-def create_table_ddl(schema: str, table: str, columns: Sequence[CatalogColumn]) -> str:
-    """The table a COPY loads into: the curated files' columns, in file order (COPY maps them by position)."""
-    lines = [f"  {quote_redshift(c.name)} {glue_types.to_redshift(c.type, c.max_length)}" for c in columns]
-    return f"CREATE TABLE IF NOT EXISTS {quote_redshift(schema)}.{quote_redshift(table)} (\n" + ",\n".join(lines) + "\n);"
-
-
-def copy_parquet_ddl(schema: str, table: str, location: str, iam_role: str) -> str:
-    if not location.startswith("s3://"):
-        raise ValueError(f"COPY reads from S3, not {location!r}")
+def create_table_as_ddl(schema: str, table: str, external_schema: str, columns: Sequence[CatalogColumn]) -> str:
+    """A Redshift table filled from the external (Iceberg) table: Spectrum reads the current snapshot's
+    files only. (A COPY of the table's folder would also read the files of replaced or compacted rows
+    that older snapshots still reference.)"""
+    names = ", ".join(quote_redshift(c.name) for c in columns)
     return (
-        f"COPY {quote_redshift(schema)}.{quote_redshift(table)}\n"
-        f"FROM {redshift_literal(location.rstrip('/') + '/')}\n"
-        f"IAM_ROLE {redshift_literal(validate_iam_role(iam_role))}\n"
-        "FORMAT AS PARQUET;"
+        f"CREATE TABLE {quote_redshift(schema)}.{quote_redshift(table)} AS\n"
+        f"SELECT {names}\nFROM {quote_redshift(external_schema)}.{quote_redshift(table)};"
     )
 
 
 def spectrum_script(
     tables: Sequence[Mapping], *, glue_database: str, external_schema: str, copy_schema: str, iam_role: str
 ) -> str:
-    """The Redshift statements for the curated tables (GetTable ``Table`` entries): one external schema
-    over their Glue database (query in place), then, for teams that load instead, CREATE TABLE + COPY each."""
+    """The Redshift statements for the hub tables (GetTable ``Table`` entries of Iceberg tables): one
+    external schema over their Glue database (Redshift reads Iceberg tables registered in Glue in place),
+    then, for teams that load instead, one CREATE TABLE AS SELECT each (the catalog's columns, without the
+    hub's bookkeeping columns)."""
     parts = [
-        "-- Query in place (Redshift Spectrum): the curated Glue database as an external schema.",
+        "-- Query in place (Redshift Spectrum reads the Apache Iceberg tables of the curated Glue database).",
         external_schema_ddl(external_schema, glue_database, iam_role),
     ]
     if tables:
-        parts.append(f"\n-- Or load: one table per curated table in schema {copy_schema}, filled by COPY from its Parquet files.")
+        parts.append(f"\n-- Or load: one table per curated table in schema {copy_schema}, from its current snapshot.")
     for table in tables:
-        name, keys = table["Name"], partition_keys_of(table)
-        location = table["StorageDescriptor"]["Location"]
+        columns = [c for c in columns_of(table) if c.name not in BOOKKEEPING]
         parts.append("")
-        if keys:
-            parts.append(
-                f"-- {name} is partitioned by ({', '.join(keys)}): partition values live in folder names, not in\n"
-                f"-- the files, so COPY loads the data columns only; query {external_schema}.{name} to keep them."
-            )
-        parts.append(create_table_ddl(copy_schema, name, columns_of(table)))
-        parts.append(copy_parquet_ddl(copy_schema, name, location, iam_role))
+        parts.append(create_table_as_ddl(copy_schema, table["Name"], external_schema, columns))
     return "\n".join(parts) + "\n"
+
+
+# ------------------------------------------------------------------------------------------ hub (Iceberg)
+
+
+def _family(t: pa.DataType) -> pa.DataType:
+    """An Arrow type as the Iceberg type it is stored as: Iceberg has no 8- or 16-bit ints."""
+    if pa.types.is_int8(t) or pa.types.is_int16(t):
+        return pa.int32()
+    if pa.types.is_large_string(t):
+        return pa.string()
+    return t
+
+
+def _widens(current: pa.DataType, wanted: pa.DataType) -> bool | None:
+    """True: ``current`` can be widened in place to hold ``wanted``; False: ``current`` already holds every
+    value of ``wanted`` (a narrower catalog type: keep the column); None: neither (incompatible)."""
+    if current == wanted:
+        return False
+    ints = {pa.int32(): 0, pa.int64(): 1}
+    if current in ints and wanted in ints:
+        return ints[wanted] > ints[current]
+    floats = {pa.float32(): 0, pa.float64(): 1}
+    if current in floats and wanted in floats:
+        return floats[wanted] > floats[current]
+    if pa.types.is_decimal(current) and pa.types.is_decimal(wanted):
+        # Only the precision may grow: pyiceberg 0.12 also accepts a scale change (its promote() compares
+        # the file type's scale with itself) and the table can no longer be read (REPORT.md section 6).
+        if current.scale != wanted.scale:
+            return None
+        return wanted.precision > current.precision
+    return None
+
+
+@dataclass(frozen=True)
+class SchemaEvolution:
+    """How a hub table's columns follow the catalog's: columns to add (name, Arrow type, the column it
+    goes after or None for first), columns to widen in place (name, Arrow type), and changes Iceberg
+    cannot make in place (each naming the column)."""
+
+    add: tuple[tuple[str, pa.DataType, str | None], ...] = ()
+    widen: tuple[tuple[str, pa.DataType], ...] = ()
+    incompatible: tuple[str, ...] = ()
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.add or self.widen)
+
+
+def plan_evolution(current: pa.Schema, wanted: pa.Schema, *, keep: Sequence[str] = ()) -> SchemaEvolution:
+    """Compare the hub table's schema (``current``) with the catalog's (``wanted``, same conventions).
+    Columns in ``keep`` (the bookkeeping ones) are ignored. A column the catalog dropped or moved, or a
+    type that is neither the same, a widening nor a narrowing of a number, is incompatible."""
+    cur = [(f.name, _family(f.type)) for f in current if f.name not in keep]
+    new = [(f.name, _family(f.type)) for f in wanted if f.name not in keep]
+    types = dict(cur)
+    add, widen, incompatible = [], [], []
+    for i, (name, wanted_type) in enumerate(new):
+        if name not in types:
+            add.append((name, wanted_type, new[i - 1][0] if i else None))
+            continue
+        verdict = _widens(types[name], wanted_type)
+        if verdict is None:
+            incompatible.append(f"column {name}: {types[name]} cannot become {wanted_type}")
+        elif verdict:
+            widen.append((name, wanted_type))
+    names = {n for n, _ in new}
+    incompatible += [f"column {n}: no longer in the catalog" for n, _ in cur if n not in names]
+    kept = [n for n, _ in new if n in types]
+    if kept != [n for n, _ in cur if n in names]:
+        incompatible.append(f"columns reordered: {[n for n, _ in cur]} -> {[n for n, _ in new]}")
+    return SchemaEvolution(tuple(add), tuple(widen), tuple(incompatible))
+
+
+def file_budget(total_bytes: int, target_bytes: int) -> int:
+    """At most this many data files for ``total_bytes`` of data: ceil(bytes / target) + 2 (issue 14)."""
+    return -(-max(total_bytes, 0) // max(target_bytes, 1)) + 2
+
+
+def compaction_groups(
+    files: Sequence[tuple[str, tuple, int]], target_bytes: int
+) -> list[list[str]]:
+    """Which data files to rewrite together when a table holds more than ``file_budget`` files:
+    ``files`` are (path, partition, bytes); per partition, its files under half the target size when it
+    has two or more of them (a file can hold one partition only). [] when the table is within budget."""
+    if len(files) <= file_budget(sum(size for _, _, size in files), target_bytes):
+        return []
+    small: dict[tuple, list[str]] = {}
+    for path, partition, size in files:
+        if size < target_bytes // 2:
+            small.setdefault(tuple(partition), []).append(path)
+    return [sorted(paths) for _, paths in sorted(small.items(), key=lambda kv: repr(kv[0])) if len(paths) >= 2]

@@ -21,6 +21,15 @@ if TYPE_CHECKING:
     from sf_platform.hub.changes import HubChanges
 
 
+def iceberg_catalog(glue: GlueCatalog, io_properties: dict[str, str | None]) -> IcebergGlueCatalog:
+    """pyiceberg's Glue catalog over our Glue resource's client, with the given FileIO properties (those
+    set: an unset one leaves pyiceberg to the default AWS chain)."""
+    from pyiceberg.catalog.glue import GlueCatalog as IcebergGlueCatalog
+
+    properties = {k: str(v) for k, v in io_properties.items() if v}
+    return IcebergGlueCatalog("sf_hub", client=glue.client(), **properties)
+
+
 class HubError(RuntimeError):
     """A hub table cannot be read or written; the message names the table and the reason."""
 
@@ -43,15 +52,13 @@ class Hub:
         """The pyiceberg Glue catalog (built once per Hub; imports pyiceberg)."""
         with self._lock:
             if self._catalog is None:
-                from pyiceberg.catalog.glue import GlueCatalog as IcebergGlueCatalog
-
-                self._catalog = IcebergGlueCatalog("sf_hub", client=self.glue.client(), **self.io_properties())
+                self._catalog = iceberg_catalog(self.glue, self.io_properties())
             return self._catalog
 
     def io_properties(self) -> dict[str, str]:
-        """pyiceberg FileIO properties from the landing bucket's S3 settings (only those that are set)."""
+        """pyiceberg FileIO properties from the landing bucket's S3 settings."""
         s3 = self.landing.s3
-        wanted = {
+        return {
             "s3.endpoint": s3.endpoint_url,
             "s3.region": s3.region_name,
             "s3.access-key-id": s3.aws_access_key_id,
@@ -59,7 +66,6 @@ class Hub:
             "s3.session-token": s3.aws_session_token,
             "s3.profile-name": s3.profile_name,
         }
-        return {k: str(v) for k, v in wanted.items() if v}
 
     def identifier(self, table: str) -> tuple[str, str]:
         return (self.database, table)

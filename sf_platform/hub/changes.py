@@ -143,7 +143,7 @@ def _diff(table: Table, window: list[Snapshot]) -> tuple[dict[str, DataFile], di
     removed: dict[str, DataFile] = {}  # held by the target, removed in the window: their keys go
     for snapshot in window:
         adds, deletes = _snapshot_files(table, snapshot)
-        compaction = (snapshot.summary or {}).get(OPERATION) == COMPACTION if snapshot.summary else False
+        compaction = (snapshot.summary or {}).get(OPERATION) == COMPACTION
         if compaction and adds and not any(path in added for path in deletes):
             continue  # the target holds every rewritten row already: the new files count as held
         for path, data_file in deletes.items():

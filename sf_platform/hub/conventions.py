@@ -15,25 +15,21 @@ import pyarrow as pa
 
 from sf_platform.core import types
 from sf_platform.core.catalog import CatalogColumn
+from sf_platform.core.columnar import BOOKKEEPING, CURATED_ROOT, curated_database, curated_prefix
 
-CURATED_ROOT = "_curated"  # hidden to the organizer, the crawler and the sensor (starts with "_")
-SOURCE_KEY = "_sf_source_key"
-ROW = "_sf_row"
-BOOKKEEPING = (SOURCE_KEY, ROW)
+SOURCE_KEY, ROW = BOOKKEEPING
+__all__ = [
+    "BOOKKEEPING", "COMPACTION", "CURATE", "CURATED_ROOT", "OPERATION", "OPERATIONS", "REBUILD", "ROW", "SOURCE_KEY",
+    "arrow_schema", "curated_database", "hub_columns", "orphan_age_hours", "snapshot_retention_hours",
+    "table_prefix", "target_file_bytes",
+]
 
 OPERATION = "sf.operation"  # snapshot summary property set by every commit we make
 CURATE, COMPACTION, REBUILD = "curate", "compaction", "rebuild"
 OPERATIONS = (CURATE, COMPACTION, REBUILD)
 
 
-def curated_database(glue_database: str, configured: str = "") -> str:
-    """The Glue database of the hub tables: SF_GLUE_CURATED_DATABASE, or ``<glue database>_curated``."""
-    return configured or f"{glue_database}_curated"
-
-
-def table_prefix(table: str) -> str:
-    """The key prefix of a hub table's data and metadata in the landing bucket."""
-    return f"{CURATED_ROOT}/{table}/"
+table_prefix = curated_prefix  # the key prefix of a hub table's data and metadata files
 
 
 def arrow_schema(columns: Sequence[CatalogColumn]) -> pa.Schema:
@@ -50,3 +46,37 @@ def hub_columns(entry: dict) -> list[CatalogColumn]:
     data = [CatalogColumn.from_glue(c) for c in entry["StorageDescriptor"]["Columns"]]
     keys = [CatalogColumn(k["Name"], k.get("Type") or "string") for k in entry.get("PartitionKeys", [])]
     return data + keys
+
+
+# ------------------------------------------------------------------------------------------ tuning
+# Environment settings of the hub writer (defaults in brackets): SF_HUB_TARGET_FILE_MB [128] Parquet bytes
+# per data file; SF_HUB_SNAPSHOT_RETENTION_HOURS [168] how long old snapshots stay readable (a target that
+# loaded an expired one reloads in full); SF_HUB_ORPHAN_AGE_HOURS [72] files no snapshot references are
+# deleted once this old (younger ones may belong to a commit in flight).
+
+
+def _positive(name: str, default: float) -> float:
+    import os
+
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise ValueError(f"{name}={raw!r}: expected a positive number")
+    return value
+
+
+def target_file_bytes() -> int:
+    return int(_positive("SF_HUB_TARGET_FILE_MB", 128) * 1024**2)
+
+
+def snapshot_retention_hours() -> float:
+    return _positive("SF_HUB_SNAPSHOT_RETENTION_HOURS", 7 * 24)
+
+
+def orphan_age_hours() -> float:
+    return _positive("SF_HUB_ORPHAN_AGE_HOURS", 72)
