@@ -13,9 +13,15 @@ landing_files sensor stays within its budget over 1,000 table folders.
    5 in folders) and ticks run until every one is reported (as bench_sensor.py, on this registry).
    Target: every tick well inside Dagster's 60 s sensor timeout (< 15 s), all 10 reported.
 
+The machine is shared, so wall times are noisy: every figure is given with the process's own CPU
+time (and the moto server's, for sensor ticks) and the load average, repeated ``--repeat`` times (medians
+reported). With ``--baseline REF`` the same measurements run alternately on that commit's
+``sf_platform`` and on HEAD's (each exported with ``git archive``), so both see the same load.
+
 Saves bench/results/bench_registry.json.
 
-    .venv/bin/python bench/bench_registry.py [--tables 1000] [--objects-per-table 20]
+    .venv/bin/python bench/bench_registry.py [--tables 1000] [--objects-per-table 20] [--repeat 3]
+                                             [--baseline REF]
 """
 
 from __future__ import annotations
@@ -25,14 +31,18 @@ import json
 import os
 import platform
 import socket
+import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH.parent))
+# the sf_platform measured: the working tree's, or an exported commit's (--baseline); ahead of the
+# editable install, whose finder comes after sys.path
+sys.path.insert(0, os.environ.get("SF_BENCH_SOURCE") or str(BENCH.parent))
 
 RESULTS = BENCH / "results" / "bench_registry.json"
 BUCKET = "sf-bench-registry"
@@ -66,10 +76,12 @@ def table_name(i: int) -> str:
     return f"tbl_{i:04d}"
 
 
-def child_env(registry: Path) -> dict[str, str]:
-    # every endpoint on a closed loopback port: a connect attempt would fail fast (and is counted)
+def child_env(registry: Path, source: Path | None = None) -> dict[str, str]:
+    """A child's environment: this registry, the sf_platform at ``source`` (None: the working tree's),
+    every endpoint on a closed loopback port (a connect attempt would fail fast, and is counted)."""
     return {
         **os.environ,
+        "SF_BENCH_SOURCE": str(source or ""),
         "SF_ENV": "local",
         "SF_ENV_FILE": "/nonexistent/.env",
         "SF_TABLES_FILE": str(registry),
@@ -137,24 +149,46 @@ def definitions_child() -> int:
         "socket_connects": len(connects),
         "connect_targets": connects[:5],
         "dagster": dg.__version__,
+        "sf_platform": str(Path(sf_platform.__file__).parent),
     }))
     return 0
 
 
-def measure_definitions(registry: Path, runs: int = 2) -> dict:
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        done = subprocess.run([sys.executable, __file__, "--definitions-child"], env=child_env(registry),
-                              capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            sys.exit(f"definitions child failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
-        sample = json.loads(done.stdout.strip().splitlines()[-1])
-        sample["process_seconds"] = round(time.perf_counter() - started, 2)
-        samples.append(sample)
-    best = min(samples, key=lambda s: s["build_and_resolve_seconds"])
-    return {**best, "build_and_resolve_seconds_runs": [s["build_and_resolve_seconds"] for s in samples],
-            "process_seconds_runs": [s["process_seconds"] for s in samples]}
+def measure_definitions(registry: Path, variants: dict[str, Path | None], repeat: int) -> dict:
+    """``repeat`` rounds, each loading the definitions once per variant (alternating, so all variants
+    see the same load); -> per variant: every sample and the medians."""
+    samples: dict[str, list[dict]] = {name: [] for name in variants}
+    for _ in range(repeat):
+        for name, source in variants.items():
+            load = os.getloadavg()[0]
+            started = time.perf_counter()
+            done = subprocess.run([sys.executable, __file__, "--definitions-child"],
+                                  env=child_env(registry, source), capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                sys.exit(f"definitions child ({name}) failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+            sample = json.loads(done.stdout.strip().splitlines()[-1])
+            sample["process_seconds"] = round(time.perf_counter() - started, 2)
+            sample["load_average_1m"] = round(load, 2)
+            samples[name].append(sample)
+    return {name: _summary(runs, DEFINITION_FIGURES) for name, runs in samples.items()}
+
+
+DEFINITION_FIGURES = (
+    "build_and_resolve_seconds", "build_and_resolve_cpu_seconds", "build_definitions_seconds", "build_cpu_seconds",
+    "resolve_seconds", "import_seconds", "import_cpu_seconds", "repository_snapshot_seconds", "process_seconds",
+    "load_average_1m",
+)
+
+
+def _summary(runs: list[dict], figures: tuple[str, ...]) -> dict:
+    """The last run's other fields, the median of each figure and every run's value (``<figure>_runs``)."""
+    out = dict(runs[-1])
+    for figure in figures:
+        values = [r[figure] for r in runs if r.get(figure) is not None]
+        out[figure] = round(statistics.median(values), 3) if values else None
+        out[f"{figure}_runs"] = values
+    out["runs"] = len(runs)
+    return out
 
 
 def serve(tables: int, per_table: int) -> int:
@@ -187,107 +221,157 @@ def serve(tables: int, per_table: int) -> int:
     return 0
 
 
-def measure_sensor(registry_path: Path, tables: int, per_table: int) -> dict:
-    import boto3
-    from dagster_aws.s3 import S3Resource
-
-    os.environ.update({k: v for k, v in child_env(registry_path).items() if k.startswith("SF_")})
-    from bench_sensor import tick
-
-    from sf_platform import settings
-    from sf_platform.core.registry import load_registry
-    from sf_platform.core.sensor_cursor import Cursor
-    from sf_platform.definitions import LOAD_JOB, build_definitions
-    from sf_platform.resources.aws import LandingBucket, LandingEvents
-    from sf_platform.sensors.landing import build_landing_sensor
-    from sf_platform.settings import Settings
-
-    registry = load_registry(registry_path)
-    defs = build_definitions(Settings.from_env())
+def measure_sensor(registry: Path, tables: int, per_table: int, variants: dict[str, Path | None], repeat: int) -> dict:
+    """One moto server; ``repeat`` rounds, each running a sensor child per variant (alternating): its
+    first sweep from no cursor, then NEW_FILES new files and ticks until all are reported."""
     started = time.monotonic()
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(tables), str(per_table)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         port = int(server.stdout.readline())
         fill_seconds = round(time.monotonic() - started, 1)
-        endpoint = f"http://127.0.0.1:{port}"
-        credentials = {"region_name": "us-east-1", "aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
-        landing = LandingBucket(s3=S3Resource(endpoint_url=endpoint, **credentials), bucket=BUCKET)
-        queue = LandingEvents(endpoint_url=endpoint, **credentials)
-        sensor = build_landing_sensor(registry, LOAD_JOB)
-        requests = _count_listings()
-        first = [_counted(requests, tick(sensor, defs, landing, queue, None))]
-        while Cursor.from_json(first[-1]["cursor"]).sweep is not None:
-            first.append(_counted(requests, tick(sensor, defs, landing, queue, first[-1]["cursor"])))
-        client = boto3.client("s3", endpoint_url=endpoint, **credentials)
-        picks = [table_name(i * (tables // NEW_FILES)) for i in range(NEW_FILES)]
-        new_keys = {f"{t.upper()}_202509011200.csv" for t in picks[: NEW_FILES // 2]} | {
-            f"{t}/new-{i}.csv" for i, t in enumerate(picks[NEW_FILES // 2:])
-        }
-        for key in sorted(new_keys):
-            client.put_object(Bucket=BUCKET, Key=key, Body=b"ID\n1\n")
-        after, found, cursor = [], set(), first[-1]["cursor"]
-        while found != new_keys and len(after) < 10 * len(first) + 2:
-            after.append(_counted(requests, tick(sensor, defs, landing, queue, cursor)))
-            cursor = after[-1]["cursor"]
-            found |= after[-1]["new_keys"]
-        slowest = max(t["seconds"] for t in [*first, *after])
-        # what one flat listing of the same bucket costs (a page of up to 1,000 keys per request)
-        paginator = client.get_paginator("list_objects_v2")
-        listed = time.monotonic()
-        pages = sum(1 for _ in paginator.paginate(Bucket=BUCKET))
-        flat_seconds = round(time.monotonic() - listed, 2)
-        return {
-            "tables": tables,
-            "objects": tables * per_table,
-            "objects_per_table": per_table,
-            "fill_seconds": fill_seconds,
-            "list_budget_keys_per_tick": int(settings.get("SF_SENSOR_LIST_BUDGET")),
-            "first_sweep_ticks": len(first),
-            "first_sweep_slowest_tick_seconds": max(t["seconds"] for t in first),
-            "first_sweep_run_requests": sum(t["requests"] for t in first),
-            "ticks_to_report_all_new": len(after) if found == new_keys else None,
-            "new_reported": len(found & new_keys),
-            "run_requests_after": sum(t["requests"] for t in after),
-            "tick_seconds": max(t["seconds"] for t in after),
-            "tick_seconds_mean": round(sum(t["seconds"] for t in after) / len(after), 3),
-            "tick_cpu_seconds": max(t["cpu_seconds"] for t in after),
-            "slowest_tick_seconds": slowest,
-            "fraction_of_timeout": round(slowest / SENSOR_TIMEOUT_S, 4),
-            "cursor_bytes": max(len(t["cursor"] or "") for t in [*first, *after]),
-            # the sweep lists folder by folder: at least one request per table folder per sweep
-            "list_requests_first_sweep": sum(t["list_requests"] for t in first),
-            "list_requests_per_tick_after": [t["list_requests"] for t in after],
-            "seconds_per_list_request": round(
-                sum(t["seconds"] for t in first) / max(1, sum(t["list_requests"] for t in first)), 4
-            ),
-            "flat_listing_seconds": flat_seconds,
-            "flat_listing_requests": pages,
-        }
+        samples: dict[str, list[dict]] = {name: [] for name in variants}
+        for round_ in range(repeat):
+            for number, (name, source) in enumerate(variants.items()):
+                load = os.getloadavg()[0]
+                command = [sys.executable, __file__, "--sensor-child", str(port), str(server.pid),
+                           str(round_ * len(variants) + number), str(tables)]
+                done = subprocess.run(command, env=child_env(registry, source), capture_output=True, text=True,
+                                      check=False)
+                if done.returncode != 0:
+                    sys.exit(f"sensor child ({name}) failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+                sample = json.loads(done.stdout.strip().splitlines()[-1])
+                sample["load_average_1m"] = round(load, 2)
+                samples[name].append(sample)
+        flat = _flat_listing(f"http://127.0.0.1:{port}", server.pid)
     finally:
         server.stdin.close()
         server.wait(timeout=60)
+    return {
+        "tables": tables,
+        "objects": tables * per_table,
+        "objects_per_table": per_table,
+        "fill_seconds": fill_seconds,
+        **flat,
+        **{name: _summary(runs, SENSOR_FIGURES) for name, runs in samples.items()},
+    }
 
 
-def _count_listings() -> list[int]:
-    """Count the sensor's S3 listing requests (LandingBucket.list_page / list_top_level calls)."""
-    from sf_platform.resources.aws import LandingBucket
+SENSOR_FIGURES = (
+    "first_tick_seconds", "first_tick_cpu_seconds", "first_tick_server_cpu_seconds", "first_tick_requests",
+    "tick_seconds", "tick_cpu_seconds", "tick_server_cpu_seconds", "tick_requests", "slowest_tick_seconds",
+    "load_average_1m",
+)
 
-    calls = [0]
-    for name in ("list_page", "list_top_level"):
-        original = getattr(LandingBucket, name)
 
-        def counting(self, *args, _original=original, **kwargs):
-            calls[0] += 1
-            return _original(self, *args, **kwargs)
+def sensor_child(port: int, server_pid: int, number: int, tables: int) -> int:
+    """Child: the sensor from no cursor over the moto server's bucket, then NEW_FILES files of its own
+    (``number`` makes their keys unique) until every one is reported; prints the figures as JSON."""
+    import boto3
+    from bench_sensor import tick
+    from dagster_aws.s3 import S3Resource
 
-        setattr(LandingBucket, name, counting)
+    from sf_platform import settings
+    from sf_platform.core.registry import load_registry
+    from sf_platform.core.sensor_cursor import Cursor
+    from sf_platform.definitions import LOAD_JOB, defs
+    from sf_platform.resources.aws import LandingBucket, LandingEvents
+    from sf_platform.sensors.landing import build_landing_sensor
+
+    registry = load_registry(Path(os.environ["SF_TABLES_FILE"]))
+    defs.get_repository_def().asset_graph  # noqa: B018  (resolved once, as a code server has it)
+    endpoint = f"http://127.0.0.1:{port}"
+    credentials = {"region_name": "us-east-1", "aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
+    landing = LandingBucket(s3=S3Resource(endpoint_url=endpoint, **credentials), bucket=BUCKET)
+    queue = LandingEvents(endpoint_url=endpoint, **credentials)
+    sensor = build_landing_sensor(registry, LOAD_JOB)
+    requests = _count_requests(landing)
+
+    def timed(cursor: str | None) -> dict:
+        server_cpu = _process_cpu(server_pid)
+        result = _counted(requests, tick(sensor, defs, landing, queue, cursor))
+        result["server_cpu_seconds"] = round(_process_cpu(server_pid) - server_cpu, 2)
+        return result
+
+    first = [timed(None)]
+    while Cursor.from_json(first[-1]["cursor"]).sweep is not None:
+        first.append(timed(first[-1]["cursor"]))
+    client = boto3.client("s3", endpoint_url=endpoint, **credentials)
+    picks = [table_name(i * (tables // NEW_FILES)) for i in range(NEW_FILES)]
+    new_keys = {f"{t.upper()}_{202509011200 + number}.csv" for t in picks[: NEW_FILES // 2]} | {
+        f"{t}/new-{number}-{i}.csv" for i, t in enumerate(picks[NEW_FILES // 2:])
+    }
+    for key in sorted(new_keys):
+        client.put_object(Bucket=BUCKET, Key=key, Body=b"ID\n1\n")
+    after, found, cursor = [], set(), first[-1]["cursor"]
+    while found != new_keys and len(after) < 10 * len(first) + 2:
+        after.append(timed(cursor))
+        cursor = after[-1]["cursor"]
+        found |= after[-1]["new_keys"]
+    slowest = max(after, key=lambda t: t["seconds"])
+    print(json.dumps({
+        "list_budget_keys_per_tick": int(settings.get("SF_SENSOR_LIST_BUDGET")),
+        "first_sweep_ticks": len(first),
+        "first_tick_seconds": max(t["seconds"] for t in first),
+        "first_tick_cpu_seconds": sum(t["cpu_seconds"] for t in first),
+        "first_tick_server_cpu_seconds": round(sum(t["server_cpu_seconds"] for t in first), 2),
+        "first_tick_requests": sum(t["list_requests"] + t["other_requests"] for t in first),
+        "first_sweep_list_requests": sum(t["list_requests"] for t in first),
+        "first_sweep_run_requests": sum(t["requests"] for t in first),
+        "ticks_to_report_all_new": len(after) if found == new_keys else None,
+        "new_reported": len(found & new_keys),
+        "run_requests_after": sum(t["requests"] for t in after),
+        # the tick that reported the new files: the steady state
+        "tick_seconds": slowest["seconds"],
+        "tick_cpu_seconds": slowest["cpu_seconds"],  # the sensor's own process
+        "tick_server_cpu_seconds": slowest["server_cpu_seconds"],  # moto serving its requests
+        "tick_requests": slowest["list_requests"] + slowest["other_requests"],
+        "list_requests_per_tick_after": [t["list_requests"] for t in after],
+        "slowest_tick_seconds": max(t["seconds"] for t in [*first, *after]),
+        "cursor_bytes": max(len(t["cursor"] or "") for t in [*first, *after]),
+        "sf_platform": str(Path(sys.modules["sf_platform"].__file__).parent),
+    }))
+    return 0
+
+
+def _flat_listing(endpoint: str, server_pid: int) -> dict:
+    """What one plain listing of the whole bucket costs on this server (pages of up to 1,000 keys)."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
+                          aws_secret_access_key="bench")
+    started, cpu, server_cpu = time.monotonic(), time.process_time(), _process_cpu(server_pid)
+    pages = sum(1 for _ in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET))
+    return {
+        "flat_listing_requests": pages,
+        "flat_listing_seconds": round(time.monotonic() - started, 2),
+        "flat_listing_cpu_seconds": round(time.process_time() - cpu, 2),
+        "flat_listing_server_cpu_seconds": round(_process_cpu(server_pid) - server_cpu, 2),
+    }
+
+
+def _process_cpu(pid: int) -> float:
+    """A process's user + system CPU seconds so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _count_requests(landing) -> dict[str, int]:
+    """Count the S3 requests of the landing bucket's (process-wide shared) client, by operation."""
+    calls: dict[str, int] = {}
+
+    def count(model, **_):
+        calls[model.name] = calls.get(model.name, 0) + 1
+
+    landing.client().meta.events.register("before-call.s3", count)
     return calls
 
 
-def _counted(calls: list[int], tick_result: dict) -> dict:
-    tick_result["list_requests"] = calls[0]
-    calls[0] = 0
+def _counted(calls: dict[str, int], tick_result: dict) -> dict:
+    tick_result["list_requests"] = calls.pop("ListObjectsV2", 0)
+    tick_result["other_requests"] = sum(calls.values())
+    calls.clear()
     return tick_result
 
 
@@ -295,54 +379,93 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", type=int, default=1000)
     parser.add_argument("--objects-per-table", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of each measurement (medians reported)")
+    parser.add_argument("--baseline", help="a commit to compare HEAD with, alternately (e.g. HEAD~3)")
     parser.add_argument("--definitions-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve", nargs=2, type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--sensor-child", nargs=4, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.definitions_child:
         return definitions_child()
     if args.serve:
         return serve(*args.serve)
+    if args.sensor_child:
+        return sensor_child(*args.sensor_child)
 
     result = {
         "tables": args.tables,
         "cores": os.cpu_count(),
         "machine": platform.machine(),
         "python": platform.python_version(),
+        "repeat": args.repeat,
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
     }
     with tempfile.TemporaryDirectory() as tmp:
+        variants: dict[str, Path | None] = {"current": None}
+        if args.baseline:
+            variants = {
+                f"baseline {args.baseline}": export(args.baseline, Path(tmp) / "baseline"),
+                "HEAD": export("HEAD", Path(tmp) / "head"),
+            }
+            result["commits"] = {name: _commit(ref) for name, ref in (("baseline", args.baseline), ("HEAD", "HEAD"))}
         registry = Path(tmp) / "tables.yaml"
         registry.write_text(registry_yaml(args.tables))
-        d = result["definitions"] = measure_definitions(registry)
-        print(
-            f"definitions of {args.tables:,} tables ({d['assets']:,} assets, {d['asset_checks']:,} checks): "
-            f"build {d['build_definitions_seconds']} s + resolve {d['resolve_seconds']} s = "
-            f"{d['build_and_resolve_seconds']} s (CPU {d['build_and_resolve_cpu_seconds']} s; runs "
-            f"{d['build_and_resolve_seconds_runs']}), library imports "
-            f"{d['import_seconds']} s, repository snapshot {d['repository_snapshot_seconds']} s "
-            f"({d['repository_snapshot_mb']} MB); whole process {d['process_seconds']} s; "
-            f"{d['socket_connects']} socket connects"
-        )
-        s = result["sensor"] = measure_sensor(registry, args.tables, args.objects_per_table)
-        print(
-            f"sensor over {s['tables']:,} table folders, {s['objects']:,} objects: first sweep {s['first_sweep_ticks']} "
-            f"ticks (slowest {s['first_sweep_slowest_tick_seconds']} s); {s['new_reported']} of {NEW_FILES} new files "
-            f"in {s['ticks_to_report_all_new']} ticks; slowest tick {s['slowest_tick_seconds']} s = "
-            f"{s['fraction_of_timeout']:.1%} of the {SENSOR_TIMEOUT_S} s timeout; cursor up to {s['cursor_bytes']:,} bytes; "
-            f"{s['list_requests_first_sweep']:,} list requests in the first sweep ({s['seconds_per_list_request']} s each); "
-            f"one flat listing of the bucket: {s['flat_listing_requests']} requests, {s['flat_listing_seconds']} s"
-        )
+        result["definitions"] = measure_definitions(registry, variants, args.repeat)
+        for name, d in result["definitions"].items():
+            print(
+                f"[{name}] definitions of {args.tables:,} tables ({d['assets']:,} assets, {d['asset_checks']:,} "
+                f"checks), medians of {d['runs']}: build {d['build_definitions_seconds']} s + resolve "
+                f"{d['resolve_seconds']} s = {d['build_and_resolve_seconds']} s (runs "
+                f"{d['build_and_resolve_seconds_runs']}); CPU {d['build_and_resolve_cpu_seconds']} s (runs "
+                f"{d['build_and_resolve_cpu_seconds_runs']}); load {d['load_average_1m_runs']}; library imports "
+                f"{d['import_seconds']} s; repository snapshot {d['repository_snapshot_seconds']} s "
+                f"({d['repository_snapshot_mb']} MB); {d['socket_connects']} socket connects"
+            )
+        s = result["sensor"] = measure_sensor(registry, args.tables, args.objects_per_table, variants, args.repeat)
+        print(f"sensor over {s['tables']:,} table folders, {s['objects']:,} objects; one plain listing of the "
+              f"bucket: {s['flat_listing_requests']} requests, {s['flat_listing_seconds']} s (moto's CPU "
+              f"{s['flat_listing_server_cpu_seconds']} s, the client's {s['flat_listing_cpu_seconds']} s)")
+        for name in variants:
+            v = s[name]
+            print(
+                f"[{name}] medians of {v['runs']}: first tick (no cursor) {v['first_tick_seconds']} s (runs "
+                f"{v['first_tick_seconds_runs']}; sensor CPU {v['first_tick_cpu_seconds']} s, moto CPU "
+                f"{v['first_tick_server_cpu_seconds']} s, {v['first_tick_requests']} S3 requests, "
+                f"{v['first_sweep_run_requests']} runs); {v['new_reported']} of {NEW_FILES} new files in "
+                f"{v['ticks_to_report_all_new']} ticks: {v['tick_seconds']} s (runs {v['tick_seconds_runs']}; sensor "
+                f"CPU {v['tick_cpu_seconds']} s, moto CPU {v['tick_server_cpu_seconds']} s, {v['tick_requests']} "
+                f"requests); load {v['load_average_1m_runs']}"
+            )
     result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(BENCH.parent)}")
+    latest = list(variants)[-1]
+    d, s = result["definitions"][latest], result["sensor"][latest]
     ok = (
-        result["definitions"]["build_and_resolve_seconds"] <= DEFINITIONS_TARGET_S
-        and result["definitions"]["socket_connects"] == 0
-        and result["sensor"]["slowest_tick_seconds"] < SENSOR_TIMEOUT_S / 4
-        and result["sensor"]["new_reported"] == NEW_FILES
+        d["build_and_resolve_seconds"] <= DEFINITIONS_TARGET_S
+        and d["socket_connects"] == 0
+        and s["slowest_tick_seconds"] < SENSOR_TIMEOUT_S / 4
+        and s["new_reported"] == NEW_FILES
     )
     return 0 if ok else 1
+
+
+def export(ref: str, into: Path) -> Path:
+    """``sf_platform`` as of commit ``ref`` (git archive), in ``into``; -> the directory to import it from."""
+    into.mkdir(parents=True)
+    archive = into / "source.tar"
+    with archive.open("wb") as out:
+        subprocess.run(["git", "-C", str(BENCH.parent), "archive", ref, "sf_platform"], stdout=out, check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def _commit(ref: str) -> str:
+    done = subprocess.run(["git", "-C", str(BENCH.parent), "log", "-1", "--format=%h %s", ref],
+                          capture_output=True, text=True, check=True)
+    return done.stdout.strip()[:120]
 
 
 if __name__ == "__main__":
