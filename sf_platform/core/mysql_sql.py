@@ -15,8 +15,10 @@ import hashlib
 from .ddl import MYSQL_SOURCE_ID_COLUMN
 from .identifiers import quote_mysql
 
-# One row per mirrored table: the hub snapshot the table holds, written in the same transaction as
-# its rows. (The per-object ``_sf_ledger`` of the file-reading mirror is no longer written.)
+# One row per mirrored table: the hub snapshot the table holds and its row count, written in the same
+# transaction as its rows (so the count is exact without a COUNT(*), which scans the whole table: a load
+# with nothing new reads one row). The per-object ``_sf_ledger`` of the file-reading mirror is no longer
+# written.
 SNAPSHOT_LEDGER_TABLE = "_sf_snapshots"
 # Source ids per DELETE: 1,000 ids are 1,000 key ranges of the primary key, one short statement.
 DELETE_IDS_PER_STATEMENT = 1000
@@ -41,6 +43,7 @@ def snapshot_ledger_table(database: str) -> str:
         f"CREATE TABLE IF NOT EXISTS {ref(database, SNAPSHOT_LEDGER_TABLE)} (\n"
         "  `table_name` VARCHAR(64) NOT NULL,\n"
         "  `snapshot_id` BIGINT NULL,\n"
+        "  `table_rows` BIGINT NOT NULL,\n"
         "  `loaded_at` DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),\n"
         "  `run_id` VARCHAR(64) NOT NULL,\n"
         "  PRIMARY KEY (`table_name`)\n"
@@ -49,16 +52,16 @@ def snapshot_ledger_table(database: str) -> str:
 
 
 def read_snapshot(database: str) -> str:
-    """The loaded snapshot of a table: one ``%s``, the table name; no row = never loaded."""
-    return f"SELECT snapshot_id FROM {ref_params(database, SNAPSHOT_LEDGER_TABLE)} WHERE table_name = %s"
+    """(snapshot_id, table_rows) of a table: one ``%s``, the table name; no row = never loaded."""
+    return f"SELECT snapshot_id, table_rows FROM {ref_params(database, SNAPSHOT_LEDGER_TABLE)} WHERE table_name = %s"
 
 
 def record_snapshot(database: str) -> str:
-    """Upsert a table's ledger row: ``%s`` parameters table_name, snapshot_id, run_id."""
+    """Upsert a table's ledger row: ``%s`` parameters table_name, snapshot_id, table_rows, run_id."""
     return (
-        f"INSERT INTO {ref_params(database, SNAPSHOT_LEDGER_TABLE)} (table_name, snapshot_id, run_id) "
-        "VALUES (%s, %s, %s) ON DUPLICATE KEY UPDATE snapshot_id = VALUES(snapshot_id), "
-        "run_id = VALUES(run_id), loaded_at = CURRENT_TIMESTAMP(6)"
+        f"INSERT INTO {ref_params(database, SNAPSHOT_LEDGER_TABLE)} (table_name, snapshot_id, table_rows, run_id) "
+        "VALUES (%s, %s, %s, %s) ON DUPLICATE KEY UPDATE snapshot_id = VALUES(snapshot_id), "
+        "table_rows = VALUES(table_rows), run_id = VALUES(run_id), loaded_at = CURRENT_TIMESTAMP(6)"
     )
 
 

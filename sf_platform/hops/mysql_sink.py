@@ -68,6 +68,10 @@ class MySQLSink:
         self.name = f"{database}.{table}"
         self.schema_changes: list[str] = []
         self._by_catalog = {c.catalog: c for c in self.columns}
+        # Rows per the ledger (None: unknown), and what the open transaction deleted and inserted: the
+        # ledger row records the count the transaction leaves, without a COUNT(*) scan.
+        self._ledger_rows: int | None = None
+        self._deleted = self._inserted = 0
 
     # ---------------------------------------------------------------- Sink
 
@@ -90,13 +94,12 @@ class MySQLSink:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        self._deleted = self._inserted = 0
         try:
             yield
             self.conn.commit()
         except BaseException:
-            # A broken connection rolls back on the server; its error must not hide the original one.
-            with suppress(pymysql.MySQLError, OSError):
-                self.conn.rollback()
+            self._rollback()
             raise
 
     def loaded_snapshot(self) -> int | None:
@@ -104,7 +107,10 @@ class MySQLSink:
             return None
         rows = self._fetch(mysql_sql.read_snapshot(self.database), (self.table,))
         self.conn.commit()  # end the read's snapshot: later reads must see other runs' commits
-        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+        if not rows:
+            return None
+        self._ledger_rows = int(rows[0][1])
+        return int(rows[0][0]) if rows[0][0] is not None else None
 
     def ensure_schema(self, schema: pa.Schema) -> bool:
         """Create the table, or add and widen its columns; True when it must be rebuilt instead."""
@@ -131,6 +137,7 @@ class MySQLSink:
                 part = ids[start : start + mysql_sql.DELETE_IDS_PER_STATEMENT]
                 cur.execute(mysql_sql.delete_source_ids(self.database, self.table, len(part)), part)
                 deleted += cur.rowcount
+        self._deleted += deleted
         return deleted
 
     def load(self, changes: HubChanges) -> int:
@@ -138,20 +145,31 @@ class MySQLSink:
         the column and deletes ``changes.removed_keys`` again before loading again (same transaction
         for the caller: nothing is committed here)."""
         try:
-            return self._load_rows(self.table, changes)
+            self._inserted = self._load_rows(self.table, changes)
+            return self._inserted
         except _TooLong:
             self._rollback()
         self.schema_changes += self._widen_for(changes, self.table)
+        self._deleted = 0
         if changes.removed_keys:
             self.remove_keys(changes.removed_keys)
         try:
-            return self._load_rows(self.table, changes)
+            self._inserted = self._load_rows(self.table, changes)
+            return self._inserted
         except _TooLong as exc:
             raise MirrorError(f"{self.name}: column {exc.args[0]!r} is still too short after widening it") from None
 
     def record_snapshot(self, snapshot_id: int | None) -> None:
+        if self._ledger_rows is None:  # no ledger row yet: count once (inside the transaction: its own rows)
+            rows = int(self._fetch(mysql_sql.count_rows(self.database, self.table), ())[0][0])
+        else:
+            rows = self._ledger_rows - self._deleted + self._inserted
+        self._write_ledger(snapshot_id, rows)
+
+    def _write_ledger(self, snapshot_id: int | None, rows: int) -> None:
         with self.conn.cursor() as cur:
-            cur.execute(mysql_sql.record_snapshot(self.database), (self.table, snapshot_id, self.run_id))
+            cur.execute(mysql_sql.record_snapshot(self.database), (self.table, snapshot_id, rows, self.run_id))
+        self._ledger_rows, self._deleted, self._inserted = rows, 0, 0
 
     def rebuild(self, changes: HubChanges) -> int:
         """Also when the hub asks for a full load (first load, the hub rebuilt): a column of the live table
@@ -175,7 +193,7 @@ class MySQLSink:
             self._execute(mysql_sql.drop_table(self.database, old))
             # After the swap (DDL commits on its own): a run killed in between loads the changes since
             # the older snapshot again, which is idempotent (hops/sink.py).
-            self.record_snapshot(changes.snapshot_id)
+            self._write_ledger(changes.snapshot_id, inserted)
             self.conn.commit()
         except BaseException:
             self._rollback()
@@ -185,6 +203,9 @@ class MySQLSink:
         return inserted
 
     def count_rows(self) -> int:
+        """From the ledger row, exact (written with the rows); COUNT(*) for a table without one."""
+        if self._ledger_rows is not None:
+            return self._ledger_rows
         if not self._exists(self.table):
             return 0
         count = int(self._fetch(mysql_sql.count_rows(self.database, self.table), ())[0][0])

@@ -12,11 +12,13 @@ from sf_platform.core import mysql_sql
 
 def test_snapshot_ledger_statements_take_values_as_parameters():
     assert mysql_sql.read_snapshot("sf db") == (
-        "SELECT snapshot_id FROM `sf db`.`_sf_snapshots` WHERE table_name = %s"
+        "SELECT snapshot_id, table_rows FROM `sf db`.`_sf_snapshots` WHERE table_name = %s"
     )
     upsert = mysql_sql.record_snapshot("sf_db")
-    assert upsert.startswith("INSERT INTO `sf_db`.`_sf_snapshots` (table_name, snapshot_id, run_id) VALUES (%s, %s, %s)")
-    assert upsert.count("%s") == 3
+    assert upsert.startswith(
+        "INSERT INTO `sf_db`.`_sf_snapshots` (table_name, snapshot_id, table_rows, run_id) VALUES (%s, %s, %s, %s)"
+    )
+    assert upsert.count("%s") == 4
     assert mysql_sql.snapshot_ledger_table("sf_db").startswith("CREATE TABLE IF NOT EXISTS `sf_db`.`_sf_snapshots` (")
 
 

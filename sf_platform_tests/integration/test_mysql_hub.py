@@ -116,18 +116,22 @@ def _mysql_rows(mysql, table: str, hub) -> set[tuple]:
     return set(mysql.fetch_all(f"SELECT {columns} FROM {mysql_sql.ref(mysql.database, table)}"))
 
 
-def _ledger(mysql, table: str):
+def _ledger(mysql, table: str, column: str = "snapshot_id"):
     rows = mysql.fetch_all(
-        f"SELECT snapshot_id FROM {mysql_sql.ref(mysql.database, mysql_sql.SNAPSHOT_LEDGER_TABLE)} WHERE table_name = %s",
+        f"SELECT {column} FROM {mysql_sql.ref(mysql.database, mysql_sql.SNAPSHOT_LEDGER_TABLE)} WHERE table_name = %s",
         (table,),
     )
     return rows[0][0] if rows else None
 
 
 def _assert_exact(hub, mysql, table: str) -> None:
-    """MySQL holds exactly the hub's rows at the snapshot its ledger records (= the current one)."""
+    """MySQL holds exactly the hub's rows at the snapshot its ledger records (= the current one), and the
+    ledger's row count is the table's."""
     assert _ledger(mysql, table) == hub.current_snapshot_id(table)
-    assert _mysql_rows(mysql, table, hub) == _hub_rows(hub, table)
+    rows = _mysql_rows(mysql, table, hub)
+    assert rows == _hub_rows(hub, table)
+    assert _ledger(mysql, table, "table_rows") == len(rows) == mysql.fetch_all(
+        f"SELECT COUNT(*) FROM {mysql_sql.ref(mysql.database, table)}")[0][0]
 
 
 def _tables(mysql) -> list[str]:
@@ -243,13 +247,14 @@ def test_full_refresh_rebuilds_aside_and_leaves_no_work_table(hub, glue, mysql):
     table.append(_rows(table, "t/a.csv", range(4)), snapshot_properties=PROPS)
     config = _config("t")
     mirror_table(hub, glue, mysql, "t", config)
-    with mysql.connect() as conn, conn.cursor() as cur:  # a row the hub does not have: the rebuild drops it
+    with mysql.connect() as conn, conn.cursor() as cur:  # a row lost behind the mirror's back: the rebuild restores it
         cur.execute(f"DELETE FROM {mysql_sql.ref(mysql.database, 't')} WHERE _sf_row = 1")
         conn.commit()
 
     report = mirror_table(hub, glue, mysql, "t", config, full_refresh=True)
 
-    assert (report.applied.full, report.applied.rows_deleted, report.applied.rows_inserted) == (True, 3, 4)
+    # rows_deleted: the rows the mirror had loaded (its ledger's count), replaced by the hub's
+    assert (report.applied.full, report.applied.rows_deleted, report.applied.rows_inserted) == (True, 4, 4)
     _assert_exact(hub, mysql, "t")
     assert sorted(_tables(mysql)) == sorted(["t", mysql_sql.SNAPSHOT_LEDGER_TABLE])
 
