@@ -146,17 +146,7 @@ def curate_table(
     report = CurateReport(table, curated_database, hub.location(table) + "/", tuple(columns), tuple(keys))
     ctx = _Curation(bucket, table, config, columns_of(entry), keys, report, target_file_bytes())
     iceberg, report.action = writer.open_table(hub, table, columns, keys)
-    operation = CURATE
-    try:
-        iceberg, report.schema_changes = writer.evolve(iceberg, columns)
-    except writer.SchemaChangeError as exc:
-        if config.schema_change.update_behavior is not UpdateBehavior.UPDATE_IN_DATABASE:
-            raise CurateError(f"{table}: the catalog's columns changed in a way the hub cannot follow in place "
-                              f"(update_behavior {config.schema_change.update_behavior.value}): {exc}") from None
-        writer.drop(hub, table)
-        iceberg, _ = writer.open_table(hub, table, columns, keys)
-        operation, report.action = REBUILD, "rebuilt"
-        report.schema_changes.append(f"rebuilt: {exc}")
+    iceberg, operation = _follow_catalog(ctx, hub, iceberg, columns)
     objects = _source_objects(bucket, table, keys)
     for _attempt in range(COMMIT_ATTEMPTS):
         try:
@@ -172,6 +162,28 @@ def curate_table(
     _totals(ctx, iceberg)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _follow_catalog(ctx: _Curation, hub: Hub, iceberg, columns: list[CatalogColumn]):
+    """Evolve the hub table's schema to the catalog's (another run evolving it first: read it again);
+    -> (table, the operation of this run's commit: ``curate``, or ``rebuild`` after an incompatible change
+    under UPDATE_IN_DATABASE)."""
+    report, behavior = ctx.report, ctx.config.schema_change.update_behavior
+    for _attempt in range(COMMIT_ATTEMPTS):
+        try:
+            iceberg, report.schema_changes = writer.evolve(iceberg, columns)
+            return iceberg, CURATE
+        except writer.conflict_errors():
+            iceberg = hub.require(ctx.table)
+        except writer.SchemaChangeError as exc:
+            if behavior is not UpdateBehavior.UPDATE_IN_DATABASE:
+                raise CurateError(f"{ctx.table}: the catalog's columns changed in a way the hub cannot follow in "
+                                  f"place (update_behavior {behavior.value}): {exc}") from None
+            writer.drop(hub, ctx.table)
+            iceberg, _ = writer.open_table(hub, ctx.table, columns, ctx.partition_keys)
+            report.action, report.schema_changes = "rebuilt", [f"rebuilt: {exc}"]
+            return iceberg, REBUILD
+    raise CurateError(f"{ctx.table}: {COMMIT_ATTEMPTS} schema updates in a row lost to other writers; try again")
 
 
 def _source_objects(bucket: LandingBucket, table: str, keys: Sequence[str]) -> list[SourceObject]:
