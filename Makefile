@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat setup.py constraints.txt | md5sum | cut -c1-12)
 
-.PHONY: install install-deploy demo test test-deploy ui bench stack-up stack-down lint
+.PHONY: install install-deploy demo test test-deploy ui bench stack-up stack-down lint screenshot
 
 $(STAMP): setup.py constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test-deploy: install-deploy
 
 ui: install
 	$(BIN)/sf-platform ui
+
+# docs/asset-graph.png, the README's picture of the asset graph, from the demo (Debian's chromium).
+screenshot: demo
+	$(BIN)/python docs/screenshot.py
 
 bench: install
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'

@@ -68,11 +68,14 @@ class DagsterDev:
 
     port: int
     location: str
-    client: DagsterGraphQLClient
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def client(self) -> DagsterGraphQLClient:
+        return DagsterGraphQLClient("127.0.0.1", port_number=self.port)
 
 
 @contextlib.contextmanager
@@ -97,7 +100,7 @@ def dagster_dev(workdir: Path, env: Mapping[str, str] | None = None) -> Iterator
         )
         try:
             location = wait_for_location(port, proc, log_path)
-            yield DagsterDev(port, location, DagsterGraphQLClient("127.0.0.1", port_number=port))
+            yield DagsterDev(port, location)
         finally:
             stop_process_group(proc)
 
