@@ -28,8 +28,11 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "SF_GLUE_DATABASE": ("sf_raw", "Glue database of the crawled tables"),
     "SF_GLUE_CURATED_DATABASE": (
         "",
-        "Glue database of the curated Parquet tables; empty = <SF_GLUE_DATABASE>_curated",
+        "Glue database of the curated Iceberg tables (the hub); empty = <SF_GLUE_DATABASE>_curated",
     ),
+    "SF_HUB_TARGET_FILE_MB": ("128", "size of the hub's Parquet data files; more small files than ceil(bytes/size)+2 are compacted"),
+    "SF_HUB_SNAPSHOT_RETENTION_HOURS": ("168", "how long the hub keeps old Iceberg snapshots (time travel, targets behind)"),
+    "SF_HUB_ORPHAN_AGE_HOURS": ("72", "files no kept snapshot uses are deleted once older than this"),
     "SF_REDSHIFT_IAM_ROLE": ("", "IAM role ARN Redshift assumes in `sf-platform spectrum-ddl` statements"),
     "SF_TABLE_THREADS": ("3", "tables a run works on at once (each table's hops run in order)"),
     "SF_MAX_FIELD_BYTES": ("67108864", "longest row (so field) any hop reads, in bytes; a longer row makes its file unreadable"),
