@@ -242,6 +242,19 @@ def test_strings_longer_than_the_catalog_says_widen_the_column_and_are_never_tru
     assert {r[0] for r in mysql.fetch_all(f"SELECT name FROM {mysql_sql.ref(mysql.database, 't')}")} == {long_name}
 
 
+def test_a_first_load_with_strings_longer_than_the_catalog_says_widens_its_new_table(hub, glue, mysql):
+    table = _create_hub_table(hub, glue, "t")
+    long_name = "x" * 300  # the catalog saw 8 characters: VARCHAR(16)
+    table.append(_rows(table, "t/a.csv", range(3), name=lambda i: long_name), snapshot_properties=PROPS)
+
+    report = mirror_table(hub, glue, mysql, "t", _config("t"))
+
+    assert report.applied.full and report.applied.rows_inserted == 3
+    assert report.mysql_types["name"] == glue_types.mysql_string_type(300)
+    _assert_exact(hub, mysql, "t")
+    assert [t for t in _tables(mysql) if t.startswith(("_sf_stage", "_sf_old"))] == []
+
+
 def test_full_refresh_rebuilds_aside_and_leaves_no_work_table(hub, glue, mysql):
     table = _create_hub_table(hub, glue, "t")
     table.append(_rows(table, "t/a.csv", range(4)), snapshot_properties=PROPS)
