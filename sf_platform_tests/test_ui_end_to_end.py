@@ -16,7 +16,6 @@ import uuid
 from collections import Counter
 
 import pytest
-import requests
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
 from sf_platform.core import demo_data
@@ -25,6 +24,9 @@ from sf_platform.local import dagster_home
 from sf_platform.local.stack import free_port
 from sf_platform.runtime import open_resources, seed_demo
 from sf_platform.settings import Settings
+from sf_platform_tests.ui_support import graphql as _graphql
+from sf_platform_tests.ui_support import wait_for_location as _wait_for_location
+from sf_platform_tests.ui_support import wait_for_run as _wait_for_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -43,11 +45,6 @@ query Checks($assetKey: AssetKeyInput!, $checkName: String!) {
     evaluation { success severity metadataEntries { label ... on JsonMetadataEntry { jsonString } } }
   }
 }
-"""
-
-LOCATION_QUERY = """
-{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus
-    locationOrLoadError { __typename ... on PythonError { message } } } } } }
 """
 
 
@@ -99,42 +96,6 @@ def ui(stack_env, tmp_path, monkeypatch):
         log.close()
         with open_resources(cfg) as r:
             r.mysql.fetch_all(f"DROP DATABASE IF EXISTS `{cfg.mysql_database}`")
-
-
-def _graphql(port: int, query: str, variables: dict | None = None) -> dict:
-    response = requests.post(
-        f"http://127.0.0.1:{port}/graphql", json={"query": query, "variables": variables or {}}, timeout=30
-    )
-    response.raise_for_status()
-    return response.json()["data"]
-
-
-def _wait_for_location(port: int, proc: subprocess.Popen, log_path, timeout: float = 240) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"dagster dev exited: {log_path.read_text()[-3000:]}"
-        try:
-            entries = _graphql(port, LOCATION_QUERY)["workspaceOrError"]["locationEntries"]
-        except (requests.RequestException, KeyError, TypeError):
-            time.sleep(1)
-            continue
-        for entry in entries:
-            loaded = entry["locationOrLoadError"] or {}
-            assert loaded.get("__typename") != "PythonError", loaded.get("message")
-            if entry["loadStatus"] == "LOADED" and loaded.get("__typename") == "RepositoryLocation":
-                return entry["name"]
-        time.sleep(1)
-    raise AssertionError(f"code location did not load in {timeout} s: {log_path.read_text()[-3000:]}")
-
-
-def _wait_for_run(client: DagsterGraphQLClient, run_id: str, timeout: float = 900) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = client.get_run_status(run_id).value
-        if status in ("SUCCESS", "FAILURE", "CANCELED"):
-            return status
-        time.sleep(2)
-    raise AssertionError(f"run {run_id} did not finish in {timeout} s")
 
 
 def _counts(cfg: Settings, table: str) -> tuple[int, int]:
