@@ -58,6 +58,7 @@ __all__ = [
     "UnreadableFile",
     "iter_string_blocks",
     "merge_columns",
+    "misfits",
     "profile_from_dict",
     "profile_stream",
     "profile_to_dict",
@@ -1410,6 +1411,14 @@ def _decide(
     if not best.misfits:
         return best.type, f"{best.type}: all {n} non-null values {best.detail}", best
     return best.type, f"{best.type}: {_misfit_clause(best, n)}; the other {n - best.misfits:,} {best.detail}", best
+
+
+def misfits(column: ColumnProfile) -> int:
+    """How many of a typed column's values fit no type of its family: the rows the loaders quarantine
+    for it (0 for a string column)."""
+    if column.type == "string":
+        return 0
+    return next((c.misfits for c in column.candidates if c.type == column.type), 0)
 
 
 def within_tolerance(misfits: int, values: int, tolerance: float) -> bool:

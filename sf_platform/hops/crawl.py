@@ -316,7 +316,11 @@ def _write_table(
 ) -> dict:
     """Decide, merge and write the table entry; -> the entry now in force (for the partitions)."""
     # Types decided over every file's values at the table's type_tolerance (misfits named in the reasons).
-    crawled = cat.apply_overrides(merge_columns(profiles, config.type_tolerance), config)
+    merged = merge_columns(profiles, config.type_tolerance)
+    crawled = cat.apply_overrides(merged, config)
+    report.notes.extend(
+        f"{c.name}: {c.reason}" for c, p in zip(crawled, merged, strict=True) if not c.override and inference.misfits(p)
+    )
     clashing = [c.name for c in crawled if c.name in report.partition_keys]
     if clashing:
         # Partition keys are columns too; a data column with the same name would make the table invalid.

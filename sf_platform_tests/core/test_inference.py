@@ -958,7 +958,9 @@ def test_the_table_decides_over_all_its_files():
         "int: 3 of 303 values (0.99 %) did not fit and are quarantined: 'N/A'; "
         "all 2 files with values agree (file 1: all 300 non-null values are integers in int32 range)"
     )
+    assert inference.misfits(merged["n"]) == 3 and inference.misfits(merged["id"]) == 0
     assert merge_columns([clean, placeholders], 0.0)[1].type == "string"
+    assert inference.misfits(merge_columns([clean, placeholders], 0.0)[1]) == 0  # text: nothing quarantined
     wide = profile(b"n\n3000000000\n")
     widened = {c.name: c for c in merge_columns([clean, placeholders, wide], 0.01)}
     assert widened["n"].type == "bigint"

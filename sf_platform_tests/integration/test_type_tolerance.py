@@ -115,4 +115,6 @@ def test_a_few_malformed_integers_are_quarantined_and_the_column_stays_an_intege
         meta = {k: v.value for k, v in e.metadata.items() if k in ("difference", "rows_quarantined", "rows_in_target")}
         assert meta == {"difference": 0, "rows_quarantined": 3, "rows_in_target": 997}, e.asset_key
         assert e.severity == dg.AssetCheckSeverity.WARN and "3 of 1,000 rows quarantined" in e.description
-    assert glue_key(glue.database, TABLE) in materialized
+    # The crawl's notes (logged by the run) say it too.
+    notes = materialized[glue_key(glue.database, TABLE)]["notes"].data
+    assert [n for n in notes if "did not fit" in n] == [columns["score"].reason.join(("score: ", ""))]
