@@ -163,11 +163,14 @@ def _materialize(args) -> int:
         return 3
     boards: list = []
     outcomes = materialize(keys, full_refresh=args.full_refresh, watch=_watcher(cfg, args.verbose, boards))
-    failed = [f"{t} ({why})" for b in boards for t, why in b.failed_tables().items()]
-    failed += [f"{o.job}: {'; '.join(o.errors) or 'run failed'}" for o, b in zip(outcomes, boards, strict=False)
-               if not o.success and not b.failed_tables()]
+    failed = [f"{t} ({hop})" for b in boards for t, (hop, _) in b.failed_tables().items()]
     if failed:
-        print(f"sf-platform materialize: failed: {'; '.join(failed)}", file=sys.stderr)
+        print(f"sf-platform materialize: {len(failed)} table{'s' if len(failed) > 1 else ''} failed: "
+              f"{', '.join(failed)} (reasons above and in the log)", file=sys.stderr)
+    for outcome, board in zip(outcomes, boards, strict=False):
+        if not outcome.success and not board.failed_tables():
+            print(f"sf-platform materialize: {outcome.job} failed: {'; '.join(outcome.errors) or 'see the log'}",
+                  file=sys.stderr)
     return 0 if all(o.success for o in outcomes) else 1
 
 

@@ -4,7 +4,10 @@ Where progress comes from, in the CLI's own process (the run executes there, see
 
 - the run's events, handed over by ``DagsterInstance.add_event_listener`` as each is written (an
   ASSET_MATERIALIZATION fills a cell with its rows, an ASSET_CHECK_EVALUATION that did not pass is
-  kept, a step of one table marks that table's cells running / failed): no polling of the event log;
+  kept, a step of one table marks that table's cells running / failed): no polling of the event log.
+  A step executed in another process (``SF_EXECUTOR`` other than in_process) writes its events
+  there; those are read once from the event log when the run ends (``catch_up``), so the summary and
+  log file are whole but the live table shows only what this process heard;
 - the ``sf_platform.progress`` log records of the table step (``assets/hop.py``): a (table, hop)
   started, failed or was skipped. They are plain Python log records, not Dagster events, so they add
   no write to the event log (each costs ~25 ms of SQLite on the demo machine, see bench_runs.py).
@@ -84,6 +87,7 @@ class RunWatch:
     def __init__(self, board: Board, layout, log_path: Path, mode: str, out: IO = sys.stdout):
         self.board, self.layout, self.log_path, self.mode, self.out = board, layout, log_path, mode, out
         self._file: IO | None = None
+        self._heard: set[tuple] = set()
         self._live = None
         self._handler = _ProgressHandler(self)
         self._logger = logging.getLogger(PROGRESS_LOGGER)
@@ -112,12 +116,31 @@ class RunWatch:
         if self._live is not None:
             self._live.stop()  # draws the final frame
         if self._file is not None:
-            self._file.close()
+            self._file, file = None, self._file
+            file.close()
 
     # ---- what arrives
 
     def on_event(self, entry) -> None:
-        """The instance's listener: every event of the run, in the thread that wrote it."""
+        """The instance's listener: every event of the run, in the thread that wrote it. It runs inside
+        Dagster's event logging, so a mistake here is written to the log and never reaches the run."""
+        try:
+            self._on_event(entry)
+        except Exception as exc:  # noqa: BLE001 - the display must never fail the run
+            self._write(f"progress display: {type(exc).__name__}: {exc}")
+
+    def catch_up(self, entries) -> None:
+        """After the run: the events it stored that this process never heard (a step executed in
+        another process: ``SF_EXECUTOR`` multiprocess, celery, k8s), so the board and log are whole."""
+        entries = list(entries)
+        if len(entries) <= len(self._heard):
+            return
+        for entry in entries:
+            if _identity(entry) not in self._heard:
+                self.on_event(entry)
+
+    def _on_event(self, entry) -> None:
+        self._heard.add(_identity(entry))
         self._write(log_line(entry))
         event = entry.dagster_event
         if event is None:
@@ -199,6 +222,11 @@ class RunWatch:
             row.append(Text(f"{max(ended) - min(started):.1f}s" if started else ""))
             table.add_row(*row)
         return table
+
+
+def _identity(entry) -> tuple:
+    event = entry.dagster_event
+    return entry.timestamp, entry.step_key, event.event_type_value if event else "LOG", entry.user_message
 
 
 class _ProgressHandler(logging.Handler):

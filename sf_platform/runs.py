@@ -146,6 +146,8 @@ def _execute(job_name: str, keys: set[dg.AssetKey], tags: dict, run_config: dict
             if watcher is not None:
                 instance.add_event_listener(run.run_id, watcher.on_event)
             result = execute_run(job, run, instance, raise_on_error=False)
+            if watcher is not None:
+                watcher.catch_up(instance.all_logs(run.run_id))
         outcome = RunOutcome(job_name, result.run_id, result.success)
         for event in result.all_events:
             if event.is_step_materialization:

@@ -117,13 +117,13 @@ class Board:
         with self._lock:
             return {p: Cell(**vars(c)) for p, c in self.cells.items()}
 
-    def failed_tables(self) -> dict[str, str]:
-        """table -> "hop: reason" of its first failed hop."""
+    def failed_tables(self) -> dict[str, tuple[str, str]]:
+        """table -> (hop, reason) of its first failed hop."""
         with self._lock:
-            out: dict[str, str] = {}
+            out: dict[str, tuple[str, str]] = {}
             for (table, hop), cell in self.cells.items():
                 if cell.state == FAILED and table not in out:
-                    out[table] = f"{hop}: {cell.reason}" if cell.reason else hop
+                    out[table] = (hop, cell.reason)
             return out
 
     def seconds(self, now: float) -> float:
@@ -222,8 +222,8 @@ def summary_lines(board: Board, uri_of, log_path: str = "", *, table: bool = Tru
             lines.append(f"  quarantined: {t} {hop}: {_count(cell.quarantined, 'row')} in {where}")
     for check in board.failed_checks:
         lines.append(f"  check {check.severity}: {check.table} {check.hop} {check.name}: {check.description}")
-    for t, why in failed.items():
-        lines.append(f"  FAILED: {t} ({why})")
+    for t, (hop, reason) in failed.items():
+        lines.append(f"  FAILED: {t} ({hop}: {reason})" if reason else f"  FAILED: {t} ({hop})")
     if board.error and not failed:
         lines.append(f"  FAILED: {board.error}")
     return lines

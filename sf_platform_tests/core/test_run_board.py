@@ -53,7 +53,7 @@ def test_a_failure_names_the_table_and_hop_and_cells_never_reached_end_skipped()
     cells = board.snapshot()
     assert cells[("member", "crawl")].state == SKIPPED  # the run ended before it
     assert cells[("region", "mysql")].state == FAILED
-    assert board.failed_tables() == {"region": "mysql: OperationalError: (2003, refused)"}
+    assert board.failed_tables() == {"region": ("mysql", "OperationalError: (2003, refused)")}
     lines = summary_lines(board, _uri, "/state/logs/run-1.log")
     assert lines[0] == "load_tables: run run-1 FAILED in 3.0 s: 1 of 4 hops done, 1 checks (1 not passed)"
     assert lines[1] == "  log: /state/logs/run-1.log"

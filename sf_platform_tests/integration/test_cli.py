@@ -175,7 +175,7 @@ def test_materialize_verbose_prints_the_log_and_a_failed_table_exits_non_zero_na
     head = next(line for line in failed.stdout.splitlines() if line.startswith("load_tables: run "))
     assert " FAILED in " in head
     assert "  FAILED: region (mysql: " in failed.stdout
-    assert failed.stderr.startswith("sf-platform materialize: failed: region (mysql: ")
+    assert failed.stderr.startswith("sf-platform materialize: 1 table failed: region (mysql) (reasons above")
 
 
 def test_materialize_on_a_terminal_draws_a_live_table_of_every_table_and_hop(user_env, tmp_path):
