@@ -52,7 +52,8 @@ class OrganizeHop(Hop):
             log("warning", f"left in place: {key}: {reason}")
         for key, error in report.failed.items():
             log("error", f"not moved (source kept): {key}: {error}")
-        unregistered = unregistered_prefixes(landing, set(self.registry.tables))
+        exports = {self.registry.exports.prefix.split("/")[0]} if self.registry.exports else set()  # as the sensor
+        unregistered = unregistered_prefixes(landing, set(self.registry.tables) | exports)
         if unregistered:
             log("warning", f"table prefixes not in {self.registry.source}: {unregistered}; "
                 "run `sf-platform discover` to propose registry entries")
