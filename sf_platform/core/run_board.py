@@ -236,5 +236,5 @@ def _rows_table(board: Board, cells: dict, now: float) -> list[str]:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         lines.append("  " + "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths, strict=True))).rstrip())
-    lines.append("  (rows in the target after the run; +N loaded by this run; Nq quarantined)")
+    lines.append("  (rows in the target after the run; +N written by this run; Nq quarantined)")
     return lines
