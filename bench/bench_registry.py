@@ -21,7 +21,7 @@ reported). With ``--baseline REF`` the same measurements run alternately on that
 Saves bench/results/bench_registry.json.
 
     .venv/bin/python bench/bench_registry.py [--tables 1000] [--objects-per-table 20] [--repeat 3]
-                                             [--baseline REF]
+                                             [--baseline REF] [--only definitions|sensor]
 """
 
 from __future__ import annotations
@@ -381,6 +381,7 @@ def main() -> int:
     parser.add_argument("--objects-per-table", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3, help="rounds of each measurement (medians reported)")
     parser.add_argument("--baseline", help="a commit to compare HEAD with, alternately (e.g. HEAD~3)")
+    parser.add_argument("--only", choices=("definitions", "sensor"), help="measure only this")
     parser.add_argument("--definitions-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve", nargs=2, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--sensor-child", nargs=4, type=int, help=argparse.SUPPRESS)
@@ -400,6 +401,8 @@ def main() -> int:
         "repeat": args.repeat,
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
     }
+    if args.only and RESULTS.exists():  # the other part keeps its last figures
+        result = {**json.loads(RESULTS.read_text()), **result}
     with tempfile.TemporaryDirectory() as tmp:
         variants: dict[str, Path | None] = {"current": None}
         if args.baseline:
@@ -410,45 +413,53 @@ def main() -> int:
             result["commits"] = {name: _commit(ref) for name, ref in (("baseline", args.baseline), ("HEAD", "HEAD"))}
         registry = Path(tmp) / "tables.yaml"
         registry.write_text(registry_yaml(args.tables))
-        result["definitions"] = measure_definitions(registry, variants, args.repeat)
-        for name, d in result["definitions"].items():
-            print(
-                f"[{name}] definitions of {args.tables:,} tables ({d['assets']:,} assets, {d['asset_checks']:,} "
-                f"checks), medians of {d['runs']}: build {d['build_definitions_seconds']} s + resolve "
-                f"{d['resolve_seconds']} s = {d['build_and_resolve_seconds']} s (runs "
-                f"{d['build_and_resolve_seconds_runs']}); CPU {d['build_and_resolve_cpu_seconds']} s (runs "
-                f"{d['build_and_resolve_cpu_seconds_runs']}); load {d['load_average_1m_runs']}; library imports "
-                f"{d['import_seconds']} s; repository snapshot {d['repository_snapshot_seconds']} s "
-                f"({d['repository_snapshot_mb']} MB); {d['socket_connects']} socket connects"
-            )
-        s = result["sensor"] = measure_sensor(registry, args.tables, args.objects_per_table, variants, args.repeat)
-        print(f"sensor over {s['tables']:,} table folders, {s['objects']:,} objects; one plain listing of the "
-              f"bucket: {s['flat_listing_requests']} requests, {s['flat_listing_seconds']} s (moto's CPU "
-              f"{s['flat_listing_server_cpu_seconds']} s, the client's {s['flat_listing_cpu_seconds']} s)")
-        for name in variants:
-            v = s[name]
-            print(
-                f"[{name}] medians of {v['runs']}: first tick (no cursor) {v['first_tick_seconds']} s (runs "
-                f"{v['first_tick_seconds_runs']}; sensor CPU {v['first_tick_cpu_seconds']} s, moto CPU "
-                f"{v['first_tick_server_cpu_seconds']} s, {v['first_tick_requests']} S3 requests, "
-                f"{v['first_sweep_run_requests']} runs); {v['new_reported']} of {NEW_FILES} new files in "
-                f"{v['ticks_to_report_all_new']} ticks: {v['tick_seconds']} s (runs {v['tick_seconds_runs']}; sensor "
-                f"CPU {v['tick_cpu_seconds']} s, moto CPU {v['tick_server_cpu_seconds']} s, {v['tick_requests']} "
-                f"requests); load {v['load_average_1m_runs']}"
-            )
+        if args.only != "sensor":
+            result["definitions"] = measure_definitions(registry, variants, args.repeat)
+            print_definitions(result["definitions"], args.tables)
+        if args.only != "definitions":
+            result["sensor"] = measure_sensor(registry, args.tables, args.objects_per_table, variants, args.repeat)
+            print_sensor(result["sensor"], variants)
     result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(BENCH.parent)}")
     latest = list(variants)[-1]
-    d, s = result["definitions"][latest], result["sensor"][latest]
+    d, s = result.get("definitions", {}).get(latest), result.get("sensor", {}).get(latest)
     ok = (
-        d["build_and_resolve_seconds"] <= DEFINITIONS_TARGET_S
-        and d["socket_connects"] == 0
-        and s["slowest_tick_seconds"] < SENSOR_TIMEOUT_S / 4
-        and s["new_reported"] == NEW_FILES
+        (d is None or (d["build_and_resolve_seconds"] <= DEFINITIONS_TARGET_S and d["socket_connects"] == 0))
+        and (s is None or (s["slowest_tick_seconds"] < SENSOR_TIMEOUT_S / 4 and s["new_reported"] == NEW_FILES))
     )
     return 0 if ok else 1
+
+
+def print_definitions(definitions: dict, tables: int) -> None:
+    for name, d in definitions.items():
+        print(
+            f"[{name}] definitions of {tables:,} tables ({d['assets']:,} assets, {d['asset_checks']:,} "
+            f"checks), medians of {d['runs']}: build {d['build_definitions_seconds']} s + resolve "
+            f"{d['resolve_seconds']} s = {d['build_and_resolve_seconds']} s (runs "
+            f"{d['build_and_resolve_seconds_runs']}); CPU {d['build_and_resolve_cpu_seconds']} s (runs "
+            f"{d['build_and_resolve_cpu_seconds_runs']}); load {d['load_average_1m_runs']}; library imports "
+            f"{d['import_seconds']} s; repository snapshot {d['repository_snapshot_seconds']} s "
+            f"({d['repository_snapshot_mb']} MB); {d['socket_connects']} socket connects"
+        )
+
+
+def print_sensor(s: dict, variants: dict) -> None:
+    print(f"sensor over {s['tables']:,} table folders, {s['objects']:,} objects; one plain listing of the "
+          f"bucket: {s['flat_listing_requests']} requests, {s['flat_listing_seconds']} s (moto's CPU "
+          f"{s['flat_listing_server_cpu_seconds']} s, the client's {s['flat_listing_cpu_seconds']} s)")
+    for name in variants:
+        v = s[name]
+        print(
+            f"[{name}] medians of {v['runs']}: first tick (no cursor) {v['first_tick_seconds']} s (runs "
+            f"{v['first_tick_seconds_runs']}; sensor CPU {v['first_tick_cpu_seconds']} s, moto CPU "
+            f"{v['first_tick_server_cpu_seconds']} s, {v['first_tick_requests']} S3 requests, "
+            f"{v['first_sweep_run_requests']} runs); {v['new_reported']} of {NEW_FILES} new files in "
+            f"{v['ticks_to_report_all_new']} ticks: {v['tick_seconds']} s (runs {v['tick_seconds_runs']}; sensor "
+            f"CPU {v['tick_cpu_seconds']} s, moto CPU {v['tick_server_cpu_seconds']} s, {v['tick_requests']} "
+            f"requests); load {v['load_average_1m_runs']}"
+        )
 
 
 def export(ref: str, into: Path) -> Path:

@@ -74,6 +74,8 @@ def main() -> int:
         "python": platform.python_version(),
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
         "sensor_timeout_seconds": SENSOR_TIMEOUT_S,
+        "commit": subprocess.run(["git", "-C", str(BENCH.parent), "log", "-1", "--format=%h"], capture_output=True,
+                                 text=True, check=False).stdout.strip(),
     }
     for name, (age, spread, events) in SCENARIOS.items():
         result[name] = scenario(registry, defs, args.objects, age, spread, events)
@@ -84,7 +86,8 @@ def main() -> int:
             f"ticks (slowest {figures['first_sweep_slowest_tick_seconds']} s); {figures['new_reported']} of "
             f"{NEW_FILES} new files reported in {figures['ticks_to_report_all_new']} ticks; slowest tick "
             f"{figures['tick_seconds']} s, mean {figures['tick_seconds_mean']} s (own CPU "
-            f"{figures['tick_cpu_seconds']} s) = {figures['fraction_of_timeout']:.1%} of the "
+            f"{figures['tick_cpu_seconds']} s, moto's {figures['tick_server_cpu_seconds']} s) = "
+            f"{figures['fraction_of_timeout']:.1%} of the "
             f"{SENSOR_TIMEOUT_S} s timeout; one whole listing {figures['whole_listing_seconds']} s; "
             f"{figures['tick_run_requests']} run requests, cursor up to {figures['cursor_bytes']:,} bytes"
         )
@@ -132,9 +135,15 @@ def scenario(registry, defs, objects: int, age_seconds: int, spread_seconds: int
             queue = LandingEvents(endpoint_url=endpoint, **credentials, queue_url=notify(queue, landing))
         sensor = build_landing_sensor(registry, "load_tables")
         # the first sweep (no cursor): every object is new, the sweep spans ceil(objects / budget) ticks
-        first = [tick(sensor, defs, landing, queue, None)]
+        def timed(cursor: str | None) -> dict:  # the tick, with the moto server's CPU serving it
+            server_cpu = process_cpu(server.pid)
+            result = tick(sensor, defs, landing, queue, cursor)
+            result["server_cpu_seconds"] = round(process_cpu(server.pid) - server_cpu, 2)
+            return result
+
+        first = [timed(None)]
         while Cursor.from_json(first[-1]["cursor"]).sweep is not None:
-            first.append(tick(sensor, defs, landing, queue, first[-1]["cursor"]))
+            first.append(timed(first[-1]["cursor"]))
         # 10 new files: half loose at the root (listed every tick), half in the table folders (found
         # when the sweep reaches them); ticks run until all of them have been reported
         client = boto3.client("s3", endpoint_url=endpoint, **credentials)
@@ -146,7 +155,7 @@ def scenario(registry, defs, objects: int, age_seconds: int, spread_seconds: int
             client.put_object(Bucket=BUCKET, Key=key, Body=b"MEMBER_ID\n1\n")
         after, found, cursor = [], set(), first[-1]["cursor"]
         while found != new_keys and len(after) < 10 * len(first) + 2:
-            after.append(tick(sensor, defs, landing, queue, cursor))
+            after.append(timed(cursor))
             cursor = after[-1]["cursor"]
             found |= after[-1]["new_keys"]
         listed = time.monotonic()
@@ -172,6 +181,7 @@ def scenario(registry, defs, objects: int, age_seconds: int, spread_seconds: int
             # the sensor process's own CPU (botocore parsing the listing's XML, the cursor, run requests);
             # the rest of the tick is waiting for the server's pages
             "tick_cpu_seconds": slowest["cpu_seconds"],
+            "tick_server_cpu_seconds": slowest["server_cpu_seconds"],  # moto serving the tick's requests
             "tick_run_requests": sum(t["requests"] for t in after),
             "whole_listing_seconds": whole_seconds,  # what one tick cost before sweeps
             "objects_listed": len(whole),
@@ -195,6 +205,13 @@ def notify(queue, landing) -> str:
         },
     )
     return url
+
+
+def process_cpu(pid: int) -> float:
+    """A process's user + system CPU seconds so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def tick(sensor, defs, landing, queue, cursor: str | None) -> dict:
