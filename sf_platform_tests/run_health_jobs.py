@@ -1,7 +1,5 @@
-"""A code location of two tiny jobs for test_run_health: one that naps until killed, one that returns.
-
-Both execute in the run worker's own process (the platform's default executor), so the worker's pid is
-the process that does the work.
+"""A code location of one tiny job for test_run_health: it naps until killed, in the run worker's own
+process (the platform's default executor), so the worker's pid is the process that does the work.
 """
 
 import os
@@ -21,14 +19,4 @@ def sleepy():
     nap()
 
 
-@dg.op
-def hello():
-    return 1
-
-
-@dg.job(executor_def=dg.in_process_executor)
-def quick():
-    hello()
-
-
-defs = dg.Definitions(jobs=[sleepy, quick])
+defs = dg.Definitions(jobs=[sleepy])

@@ -25,7 +25,7 @@ run_launcher:
   class: LocalRunLauncher
 run_monitoring:
   enabled: true
-  poll_interval_seconds: 10
+  poll_interval_seconds: 5
   start_timeout_seconds: 180
   cancel_timeout_seconds: 120
   max_resume_run_attempts: 0
