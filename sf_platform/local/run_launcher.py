@@ -9,9 +9,9 @@ it failed, with the launcher's reason in the event log, when the launcher says i
 in Dagster 1.13.27 ``DefaultRunLauncher`` answers ``supports_check_run_worker_health = False`` (only the
 K8s / Docker / ECS launchers implement it), so with it monitoring only times out runs that never start.
 
-What Dagster covers without this class, measured on this machine: when only the run worker is killed,
-the gRPC code server that spawned it notices within half a second (``_check_for_orphaned_runs``,
-``CLEANUP_TICK = 0.5``) and marks the run failed. It cannot when the code server went too (``dagster
+What Dagster covers without this class, tried on this machine: when only the run worker is killed,
+the gRPC code server that spawned it notices (``_check_for_orphaned_runs`` every ``CLEANUP_TICK = 0.5``
+s; the run was FAILURE when looked at 4 s after the kill) and marks the run failed. It cannot when the code server went too (``dagster
 dev`` or the whole stack killed, a reboot), nor for runs it never spawned: ``sf-platform materialize``
 executes in the CLI's own process (``sf_platform/runs.py``). Those are the runs that stayed STARTED.
 
