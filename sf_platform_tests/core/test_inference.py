@@ -835,13 +835,20 @@ def tolerant(values: list[str], tolerance: float) -> ColumnProfile:
     return profile(("\n".join(["v", *values]) + "\n").encode(), header="present", tolerance=tolerance).columns[0]
 
 
-# Values of one type, and values no type of that type's family holds (nor the loaders accept).
+# Values of one family, and values no type of any family holds (nor the loaders accept).
 FAMILY_VALUES = {
-    "int": st.integers(min_value=-(2**31), max_value=2**31 - 1).map(str),
-    "boolean": st.sampled_from(["true", "false", "TRUE", "False"]),
-    "date": st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2200, 12, 31)).map(str),
+    "integers": st.integers(min_value=-(2**40), max_value=2**40).map(str),
+    "decimals": st.decimals(min_value=-(10**6), max_value=10**6, places=2, allow_nan=False).map(lambda d: f"{d:f}"),
+    "doubles": st.floats(min_value=-1e9, max_value=1e9, allow_nan=False).map(lambda f: f"{f:.3e}"),
+    "booleans": st.sampled_from(["true", "false", "TRUE", "False"]),
+    "dates": st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2200, 12, 31)).map(str),
+    "timestamps": st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2200, 1, 1)).map(
+        lambda t: t.strftime("%Y-%m-%d %H:%M:%S")
+    ),
 }
-MISFIT_VALUES = st.sampled_from(["N/A", "n/a", "-", "?", "12a", "#REF!", "missing", "1.2.3", "2024-02-30x"])
+MISFIT_VALUES = st.sampled_from(
+    ["N/A", "n/a", "-", "?", "12a", "#REF!", "missing", "1.2.3", "2024-02-30x", "2024-02-30"]
+)
 
 
 @FAST
@@ -852,11 +859,10 @@ MISFIT_VALUES = st.sampled_from(["N/A", "n/a", "-", "?", "12a", "#REF!", "missin
     st.integers(min_value=0, max_value=6),
     st.sampled_from([0.0, 0.01, 0.02, 0.05, 0.1, 0.29, 0.49]),
 )
-def test_a_column_of_one_type_keeps_it_iff_its_misfits_are_within_the_tolerance(glue_type, data, good, k, tol):
-    values = data.draw(st.lists(FAMILY_VALUES[glue_type], min_size=good, max_size=good))
-    values = [v for v in values if not (glue_type == "int" and v.lstrip("-").startswith("0") and v != "0")]
-    if not values:
-        return
+def test_a_column_of_one_type_keeps_it_iff_its_misfits_are_within_the_tolerance(family, data, good, k, tol):
+    values = data.draw(st.lists(FAMILY_VALUES[family], min_size=good, max_size=good))
+    glue_type = tolerant(values, 0.0).type  # what the good values alone make of the column
+    assert glue_type != "string"
     misfits = data.draw(st.lists(MISFIT_VALUES, min_size=k, max_size=k))
     for misfit in misfits:
         values.insert(data.draw(st.integers(min_value=0, max_value=len(values))), misfit)
@@ -866,6 +872,7 @@ def test_a_column_of_one_type_keeps_it_iff_its_misfits_are_within_the_tolerance(
     assert result.non_null == n
     if Fraction(str(tol)) * n >= k:
         assert result.type == glue_type
+        assert inference.misfits(result) == k
         if k:
             first = list(dict.fromkeys(v for v in values if v in set(misfits)))[:3]  # in file order
             assert result.reason.startswith(
@@ -875,6 +882,31 @@ def test_a_column_of_one_type_keeps_it_iff_its_misfits_are_within_the_tolerance(
             assert f"; the other {n - k:,} are " in result.reason
     else:
         assert result.type == "string"
+        assert inference.misfits(result) == 0
+
+
+@FAST
+@given(
+    st.sampled_from(sorted(FAMILY_VALUES)),
+    st.data(),
+    st.integers(min_value=2, max_value=200),
+    st.integers(min_value=0, max_value=6),
+    st.sampled_from([0.0, 0.01, 0.05, 0.29]),
+)
+def test_the_files_of_a_table_are_decided_as_one_column(family, data, good, k, tol):
+    values = data.draw(st.lists(FAMILY_VALUES[family], min_size=good, max_size=good))
+    values += data.draw(st.lists(MISFIT_VALUES, min_size=k, max_size=k))
+    values = data.draw(st.permutations(values))
+    cuts = sorted(data.draw(st.lists(st.integers(min_value=1, max_value=len(values) - 1), max_size=3)))
+    parts = [values[a:b] for a, b in zip([0, *cuts], [*cuts, len(values)], strict=True) if values[a:b]]
+    files = [profile(("\n".join(["v", *part]) + "\n").encode(), header="present") for part in parts]
+
+    (merged,) = merge_columns(files, tol)
+    within = Fraction(str(tol)) * len(values) >= k
+    assert (merged.type != "string") == within
+    assert inference.misfits(merged) == (k if within else 0)
+    if within and k:
+        assert f"{k:,} of {len(values):,} values" in merged.reason
 
 
 def test_the_explanation_counts_and_names_the_misfits():
