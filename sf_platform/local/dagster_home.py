@@ -12,6 +12,7 @@ the user wrote is kept as it is.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 MARKER = "# Written by sf-platform (sf_platform/local/dagster_home.py); local stack only."
@@ -41,5 +42,8 @@ def prepare(home: Path) -> Path:
     config = home / "dagster.yaml"
     current = config.read_text(encoding="utf-8") if config.exists() else None
     if current is None or (current.startswith(MARKER) and current != DAGSTER_YAML):
-        config.write_text(DAGSTER_YAML, encoding="utf-8")
+        # Whole or not at all: a webserver or daemon starting at the same moment may be reading it.
+        partial = config.with_name(f".dagster.yaml.{os.getpid()}")
+        partial.write_text(DAGSTER_YAML, encoding="utf-8")
+        os.replace(partial, config)
     return home
