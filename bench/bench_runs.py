@@ -174,6 +174,7 @@ from sf_platform.hops.curate import curate_table
 from sf_platform.hops.mysql_mirror import mirror_table
 from sf_platform.hops.organize import organize
 from sf_platform.hops.snowflake_load import load_table
+from sf_platform.hub.catalog import Hub
 from sf_platform.runtime import open_resources
 from sf_platform.settings import Settings
 cfg = Settings.from_env(); reg = load_registry(cfg.tables_file)
@@ -183,10 +184,10 @@ with open_resources(cfg) as r:
     organize(r.landing, reg.landing.loose_file_pattern, tables=set(reg.tables))
     for table, config in reg.tables.items():
         crawl_table(r.landing, r.glue, table, config)
-        mirror_table(r.landing, r.glue, r.mysql, table, config)
         with r.snowflake.get_connection() as conn:
             load_table(r.landing, r.glue, conn, cfg.snowflake_database, cfg.snowflake_schema, table, config)
         curate_table(r.landing, r.glue, table, config, curated_database=curated_database(cfg.glue_database, None))
+        mirror_table(Hub(r.landing, r.glue, curated_database(cfg.glue_database, None)), r.glue, r.mysql, table, config)
     print(round(time.monotonic() - t0, 2))
 """
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO)

@@ -49,7 +49,7 @@ pytestmark = [
 
 
 OPENED_TABLES = ("member", "region")  # the tables whose MySQL pages the tests open
-LOADED_HOPS = ("organize", "crawl", "mysql")
+LOADED_HOPS = ("organize", "crawl", "curated", "mysql")  # MySQL loads from curated (the hub)
 
 
 @dataclass
@@ -170,7 +170,7 @@ def test_materialize_from_the_ui_runs_and_checks_describe_their_result(demo_ui):
     # The checks that ran with it, each with its one-line result.
     demo_ui.open(demo_ui.asset_path("mysql", table) + "?view=checks&checkDetail=rows_reconcile")
     rows = demo_ui.rows[table]
-    text = wait_for_text(browser, "rows_reconcile", "Latest execution", f"{rows:,} rows, as in the files")
+    text = wait_for_text(browser, "rows_reconcile", "Latest execution", f"{rows:,} rows, as in the hub")
     assert "Passed" in text
     shown = page_text(browser).splitlines()
     assert "rows_reconcile" in checks

@@ -1,5 +1,7 @@
-"""The MySQL hop: one ``mysql/<db>/<table>`` mirror per table that targets MySQL, with its checks
-(``mysql_matches_catalog``, ``rows_reconcile``) evaluated right after the load."""
+"""The MySQL hop: one ``mysql/<db>/<table>`` mirror per table that targets MySQL, loaded from the
+table's hub (``curated``, an Iceberg table) with only the changes since the snapshot it holds, and its
+checks evaluated right after the load: ``mysql_matches_catalog`` (columns vs the catalog) and
+``rows_reconcile`` (MySQL rows = the hub's rows at the snapshot MySQL loaded)."""
 
 from __future__ import annotations
 
@@ -7,12 +9,11 @@ import dagster as dg
 
 from sf_platform.assets.hop import Hop, Outcome, TableRun, check_result
 from sf_platform.assets.metadata import table_metadata, throughput
-from sf_platform.assets.names import glue_key, mysql_key
-from sf_platform.checks.reconcile import ROWS_RECONCILE, reconcile, record_count
-from sf_platform.core import ddl, drift
-from sf_platform.core.quarantine import QUARANTINE_ROOT
+from sf_platform.assets.names import curated_key, mysql_key
+from sf_platform.checks.reconcile import ROWS_RECONCILE
+from sf_platform.core import ddl, drift, mysql_sql
 from sf_platform.core.registry import TableConfig
-from sf_platform.hops.inspect import mysql_columns, mysql_counts
+from sf_platform.hops.inspect import mysql_columns
 from sf_platform.hops.mysql_mirror import MirrorReport, mirror_columns, mirror_table
 
 MATCHES_CATALOG = "mysql_matches_catalog"
@@ -20,14 +21,15 @@ MATCHES_CATALOG = "mysql_matches_catalog"
 
 class MySQLHop(Hop):
     name = "mysql"
-    requires = ("crawl",)
+    requires = ("curated",)
     resource_keys = frozenset({"landing", "glue", "mysql"})
     kinds = frozenset({"mysql"})
     tracks_schema = True
     pool = "mysql"  # writers of this system share its pool (set a limit to cap concurrent writes)
 
-    def __init__(self, glue_database: str, mysql_database: str):
+    def __init__(self, glue_database: str, mysql_database: str, curated_database: str | None = None):
         self.glue_database, self.mysql_database = glue_database, mysql_database
+        self.curated_database = curated_database  # None: the hub's default (<glue db>_curated or the setting)
 
     def covers(self, config: TableConfig) -> bool:
         return "mysql" in config.targets
@@ -36,35 +38,38 @@ class MySQLHop(Hop):
         return mysql_key(self.mysql_database, table)
 
     def deps(self, table: str) -> list[dg.AssetKey]:
-        return [glue_key(self.glue_database, table)]
+        return [curated_key(table)]
 
     def table_name(self, table: str) -> str:
         return f"{self.mysql_database}.{table}"
 
     def description(self, table: str, config: TableConfig) -> str:
-        return f"MySQL mirror of {table}: DDL from the catalog, rows bulk-loaded once per S3 object, small objects in batches."
+        return (
+            f"MySQL mirror of {table}: DDL from the catalog, rows from the hub (curated Iceberg table), only the "
+            "changes since the snapshot it holds, streamed into LOAD DATA LOCAL INFILE."
+        )
 
     def checks(self, table: str, config: TableConfig) -> list[dg.AssetCheckSpec]:
         key = self.key(table)
         return [
             dg.AssetCheckSpec(MATCHES_CATALOG, asset=key,
                               description="MySQL columns (information_schema) hold every catalog column at its mapped type."),
-            dg.AssetCheckSpec(ROWS_RECONCILE, asset=key, description="Catalog recordCount = MySQL rows + quarantined rows."),
+            dg.AssetCheckSpec(ROWS_RECONCILE, asset=key,
+                              description="MySQL rows = the hub's rows (total-records) at the snapshot MySQL loaded."),
         ]
+
+    def hub(self, resources):
+        from sf_platform.hub.catalog import Hub  # imports pyiceberg only when a load runs
+
+        return Hub(resources.landing, resources.glue, self.curated_database)
 
     def materialize(self, run: TableRun) -> Outcome:
         r = run.resources
         report = mirror_table(
-            r.landing, r.glue, r.mysql, run.table, run.config, run_id=run.run_id, full_refresh=run.step.full_refresh
+            self.hub(r), r.glue, r.mysql, run.table, run.config, run_id=run.run_id, full_refresh=run.step.full_refresh
         )
-        for change in report.schema_changes:
+        for change in report.applied.schema_changes:
             run.log("info", f"{run.table}: schema change: {change}")
-        if report.rows_quarantined:
-            run.log("warning", f"{run.table}: {report.rows_quarantined} rows quarantined: {report.quarantine_keys}")
-        for key, reason in report.files_failed.items():
-            run.log("warning", f"{run.table}: {key} not loaded (retried next run): {reason}")
-        if report.files_deferred:
-            run.log("warning", f"{run.table}: changed in S3 during the run, loaded next run: {report.files_deferred}")
         return Outcome(mirror_metadata(report), report)
 
     def evaluate(self, run: TableRun, names: set[str], outcome: Outcome | None) -> list[dg.AssetCheckResult]:
@@ -77,37 +82,72 @@ class MySQLHop(Hop):
             level = "error" if (found.removed or found.retyped) else ("warn" if found.added else "ok")
             results.append(check_result(key, MATCHES_CATALOG, found, level))
         if ROWS_RECONCILE in names:
-            rows, quarantined = mysql_counts(r.mysql, run.table)
-            count, ragged = record_count(r.glue, run.table)
-            results.append(reconcile(count, rows, quarantined, r.landing.uri(f"{QUARANTINE_ROOT}/mysql/{run.table}/"),
-                                     ragged=ragged, asset_key=key))
+            results.append(self._reconcile(run, key))
         return results
+
+    def _reconcile(self, run: TableRun, key: dg.AssetKey) -> dg.AssetCheckResult:
+        """MySQL rows (COUNT(*)) = the hub's total-records at the snapshot in MySQL's ledger."""
+        r = run.resources
+        loaded, rows = _loaded_snapshot_and_rows(r.mysql, run.table)
+        hub_table = self.hub(r).load(run.table)
+        snapshot = hub_table.metadata.snapshot_by_id(loaded) if (hub_table is not None and loaded is not None) else None
+        metadata = {"snapshot_id": str(loaded or ""), "rows_in_mysql": rows}
+        if loaded is not None and snapshot is None:
+            return dg.AssetCheckResult(
+                asset_key=key, check_name=ROWS_RECONCILE, passed=False, severity=dg.AssetCheckSeverity.WARN,
+                metadata=metadata,
+                description=f"snapshot {loaded} MySQL loaded is no longer in the hub's metadata: cannot compare",
+            )
+        hub_rows = int((snapshot.summary or {}).get("total-records", 0)) if snapshot is not None else 0
+        metadata |= {"rows_in_hub": hub_rows, "difference": hub_rows - rows,
+                     "rule": "MySQL rows = hub total-records at the loaded snapshot"}
+        if rows != hub_rows:
+            return dg.AssetCheckResult(
+                asset_key=key, check_name=ROWS_RECONCILE, passed=False, severity=dg.AssetCheckSeverity.ERROR,
+                metadata=metadata,
+                description=f"{rows:,} rows in MySQL vs {hub_rows:,} in the hub at snapshot {loaded} ({rows - hub_rows:+,})",
+            )
+        return dg.AssetCheckResult(asset_key=key, check_name=ROWS_RECONCILE, passed=True, metadata=metadata,
+                                   description=f"{rows:,} rows, as in the hub at snapshot {loaded}")
+
+
+def _loaded_snapshot_and_rows(mysql, table: str) -> tuple[int | None, int]:
+    """(the snapshot MySQL's ledger records, rows in the table), read in one transaction so they agree."""
+    with mysql.connect() as conn, conn.cursor() as cur:
+        cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        cur.execute(mysql_sql.TABLE_EXISTS, (mysql.database, table))
+        if not cur.fetchone()[0]:
+            return None, 0
+        cur.execute(mysql_sql.TABLE_EXISTS, (mysql.database, mysql_sql.SNAPSHOT_LEDGER_TABLE))
+        loaded = None
+        if cur.fetchone()[0]:
+            cur.execute(mysql_sql.read_snapshot(mysql.database), (table,))
+            row = cur.fetchone()
+            loaded = int(row[0]) if row and row[0] is not None else None
+        cur.execute(mysql_sql.count_rows(mysql.database, table))
+        rows = int(cur.fetchone()[0])
+        conn.commit()
+        return loaded, rows
 
 
 def mirror_metadata(report: MirrorReport) -> dict:
     """Materialization metadata of a mirror run; column types as MySQL reports them."""
+    applied = report.applied
     sources = {c.mysql: c.source for c in report.columns}
     columns = [
         (name, ctype, f"source column: {sources[name]}" if name in sources else "mirror bookkeeping")
         for name, ctype in report.mysql_types.items()
     ]
-    return table_metadata(f"{report.database}.{report.table}", report.rows_in_table, columns) | {
-        "rows_loaded": report.rows_loaded,
-        "rows_quarantined": report.rows_quarantined,
-        "quarantine_keys": dg.MetadataValue.json(report.quarantine_keys),
-        "files_loaded": len(report.files_loaded),
-        "files_skipped": report.files_skipped,
-        "files_removed": len(report.files_removed),
-        "files_deferred": len(report.files_deferred),
-        "files_failed": dg.MetadataValue.json(report.files_failed),
-        "files_failed_count": len(report.files_failed),
-        "batches": report.batches,
-        "bytes_loaded": report.bytes_loaded,
-        "seconds": round(report.seconds, 3),
-        "rows_per_second": throughput(report.rows_loaded, report.seconds),
+    moved = applied.rows_inserted + applied.rows_deleted
+    return table_metadata(f"{report.database}.{report.table}", applied.rows, columns) | {
+        "rows": applied.rows,
+        "rows_inserted": applied.rows_inserted,
+        "rows_deleted": applied.rows_deleted,
+        "snapshot_id": str(applied.snapshot_id or ""),
+        "previous_snapshot_id": str(applied.previous_snapshot_id or ""),
+        "full": applied.full,
+        "seconds": round(applied.seconds, 3),
+        "rows_per_second": throughput(moved, applied.seconds),
         "column_names": dg.MetadataValue.json(report.column_names()),
-        "schema_changes": dg.MetadataValue.json(report.schema_changes),
-        "ignored_columns": dg.MetadataValue.json(report.ignored_columns),
-        "full_refresh": report.full_refresh,
-        "rebuilt": report.rebuilt,
+        "schema_changes": dg.MetadataValue.json(applied.schema_changes),
     }

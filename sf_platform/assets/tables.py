@@ -20,13 +20,13 @@ STEP_NAME = "tables"
 
 
 def chain_hops(registry: Registry, cfg: Settings) -> list[Hop]:
-    """The hops in the order a table goes through them."""
+    """The hops in the order a table goes through them (MySQL and Snowflake load from the curated hub)."""
     return [
         OrganizeHop(registry),
         CrawlHop(cfg.glue_database),
+        CuratedHop(cfg.glue_database, curated_database(cfg.glue_database, get("SF_GLUE_CURATED_DATABASE"))),
         MySQLHop(cfg.glue_database, cfg.mysql_database),
         SnowflakeHop(cfg.glue_database, cfg.snowflake_database, cfg.snowflake_schema),
-        CuratedHop(cfg.glue_database, curated_database(cfg.glue_database, get("SF_GLUE_CURATED_DATABASE"))),
     ]
 
 

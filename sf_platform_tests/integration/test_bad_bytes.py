@@ -2,9 +2,9 @@
 one bad file named and never counted as a short one, long fields loaded.
 
 - a file whose encoding changes part way: the crawl says where, its good rows load, the rest is
-  quarantined with its bytes escaped, and no replacement character reaches MySQL;
+  quarantined (once, by curation) with its bytes escaped, and no replacement character reaches MySQL;
 - random binary named .csv and a truncated .csv.gz beside good files: both named unreadable by the
-  crawl, the catalog counts only the good files, and the mirror names them and loads the rest;
+  crawl, the catalog counts only the good files, curation names them and MySQL loads the rest;
 - a 1 MB field loads in MySQL with the default SF_MAX_FIELD_BYTES; a registry encoding is honoured.
 """
 
@@ -21,13 +21,22 @@ from sf_platform.core.identifiers import quote_mysql
 from sf_platform.core.quarantine import quarantine_key
 from sf_platform.core.registry import parse_registry
 from sf_platform.hops.crawl import crawl_table
+from sf_platform.hops.curate import QUARANTINE_TARGET, curate_table
 from sf_platform.hops.mysql_mirror import mirror_table
+from sf_platform.hub.catalog import Hub
 
 pytestmark = pytest.mark.integration
 
 
 def _config(table: str, **settings):
     return parse_registry({"tables": {table: settings}}).table(table)
+
+
+def _curate_and_mirror(landing, glue, mysql, table: str, config):
+    """Curate into the hub, then load MySQL from it: (the curation's report, the mirror's)."""
+    curated = f"{glue.database}_curated"
+    report = curate_table(landing, glue, table, config, curated_database=curated)
+    return report, mirror_table(Hub(landing, glue, curated), glue, mysql, table, config)
 
 
 def _ref(mysql, table: str) -> str:
@@ -58,8 +67,8 @@ def test_a_file_changing_encoding_loads_its_good_rows_and_quarantines_the_rest(l
     params = glue.get_table("members")["Parameters"]
     assert params["recordCount"] == str(100 + 4000 + 100)  # the quarantined rows are records too
 
-    mirrored = mirror_table(landing, glue, mysql, "members", config)
-    assert (mirrored.rows_loaded, mirrored.rows_quarantined) == (2200, 2000)
+    curated, mirrored = _curate_and_mirror(landing, glue, mysql, "members", config)
+    assert (mirrored.applied.rows_inserted, curated.rows_quarantined) == (2200, 2000)
     rows = mysql.fetch_all(f"SELECT id, name FROM {_ref(mysql, 'members')} ORDER BY id")
     assert len(rows) == 2200
     assert all(name in (f"이영희{i}", f"홍길동{i}") for i, name in rows)
@@ -69,8 +78,8 @@ def test_a_file_changing_encoding_loads_its_good_rows_and_quarantines_the_rest(l
     assert replaced == [(0,)]
 
     etag = landing.head("members/mixed.csv")["ETag"]
-    key = quarantine_key("mysql", "members", "members/mixed.csv", etag)
-    assert key in mirrored.quarantine_keys
+    key = quarantine_key(QUARANTINE_TARGET, "members", "members/mixed.csv", etag)
+    assert key in curated.quarantine_keys
     text = landing.open(key).read().decode("utf-8")
     assert "\ufffd" not in text
     quarantined = list(csv.reader(io.StringIO(text)))
@@ -100,12 +109,13 @@ def test_binary_and_truncated_gzip_files_are_named_unreadable_and_not_counted(la
     assert (params["recordCount"], params["objectCount"]) == ("120", "2")
     assert (report.rows, report.files) == (120, 2)
 
-    # The mirror names both, loads the good files' rows in the same run and records neither in its ledger.
-    mirrored = mirror_table(landing, glue, mysql, "events", config)
-    assert sorted(mirrored.files_failed) == ["events/binary.csv", "events/cut.csv.gz"]
-    assert mirrored.files_failed["events/binary.csv"].startswith("not a text file")
-    assert (mirrored.rows_loaded, mirrored.rows_in_table) == (120, 120)
-    assert sorted(mirrored.files_loaded) == ["events/a.csv", "events/b.csv"]
+    # Curation names both and takes the good files' rows in the same run; MySQL holds exactly those.
+    curated, mirrored = _curate_and_mirror(landing, glue, mysql, "events", config)
+    assert sorted(curated.problems) == ["events/binary.csv", "events/cut.csv.gz"]
+    assert curated.problems["events/binary.csv"].startswith("not a text file")
+    assert (mirrored.applied.rows_inserted, mirrored.applied.rows) == (120, 120)
+    keys = mysql.fetch_all(f"SELECT DISTINCT _sf_source_key FROM {_ref(mysql, 'events')} ORDER BY 1")
+    assert keys == [("events/a.csv",), ("events/b.csv",)]
 
 
 def test_a_1_mb_field_crawls_and_loads_in_mysql_with_the_default_limit(landing, glue, mysql):
@@ -118,8 +128,8 @@ def test_a_1_mb_field_crawls_and_loads_in_mysql_with_the_default_limit(landing, 
     assert report.unreadable == {} and report.problems == {}
     assert glue.get_table("notes")["Parameters"]["recordCount"] == "3"
 
-    mirrored = mirror_table(landing, glue, mysql, "notes", config)
-    assert (mirrored.rows_loaded, mirrored.rows_quarantined) == (3, 0)
+    curated, mirrored = _curate_and_mirror(landing, glue, mysql, "notes", config)
+    assert (mirrored.applied.rows_inserted, curated.rows_quarantined) == (3, 0)
     rows = mysql.fetch_all(f"SELECT id, CHAR_LENGTH(body), body = %s FROM {_ref(mysql, 'notes')} ORDER BY id", (big,))
     assert rows == [(1, 5, 0), (2, len(big), 1), (3, 5, 0)]
 
@@ -143,7 +153,7 @@ def test_the_registry_encoding_is_applied_by_the_crawl_and_the_mirror(landing, g
 
     report = crawl_table(landing, glue, "cities", config)
     assert report.problems == {} and report.format.encoding == "iso8859-1"
-    mirrored = mirror_table(landing, glue, mysql, "cities", config)
-    assert (mirrored.rows_loaded, mirrored.rows_quarantined) == (2, 0)
+    curated, mirrored = _curate_and_mirror(landing, glue, mysql, "cities", config)
+    assert (mirrored.applied.rows_inserted, curated.rows_quarantined) == (2, 0)
     names = mysql.fetch_all(f"SELECT name FROM {_ref(mysql, 'cities')} ORDER BY id")
     assert names == [("Zürich",), ("Besançon",)]

@@ -5,6 +5,7 @@ One table with three good files (one of them with a ragged row), a truncated .cs
 named .csv. The truncated gzip is streamed (read-ahead limits lowered) and shares its load batch with
 good files, so it breaks off after some of its rows were already sent: the batch must be redone without
 it, leaving none of its rows. Then the truncated gzip is replaced by a good file and the next run loads it.
+MySQL loads from the hub (curated): it never reads the files, and holds exactly the hub's rows.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from sf_platform.assets.mysql import MySQLHop
 from sf_platform.assets.names import curated_key, glue_key, mysql_key, snowflake_key
 from sf_platform.assets.snowflake import SnowflakeHop
 from sf_platform.assets.tables import build_hop_assets
-from sf_platform.core import columnar, ddl
+from sf_platform.core import columnar, mysql_sql
 from sf_platform.core.quarantine import unreadable_key
 from sf_platform.core.registry import parse_registry
-from sf_platform.hops import mysql_mirror, snowflake_load
+from sf_platform.hops import snowflake_load
 
 pytestmark = pytest.mark.integration
 
@@ -53,23 +54,16 @@ def _land_good_and_bad(landing) -> int:
 @pytest.fixture()
 def streamed(monkeypatch):
     """The truncated gzip is streamed (not read ahead whole) and shares a batch with the good files;
-    -> what was redone: MySQL LOAD DATA statements, Snowflake batches prepared again."""
-    monkeypatch.setattr(mysql_mirror, "PREFETCH_MAX_BYTES", 64 * 1024)
-    monkeypatch.setattr(mysql_mirror, "ALONE_BYTES", 64 << 20)
+    -> what was redone: Snowflake batches prepared again."""
     monkeypatch.setattr(snowflake_load, "READ_AHEAD_MAX_OBJECT", 64 * 1024)
-    seen = {"load_data": 0, "redo": []}
-    load_data, redo = mysql_mirror.load_data_local, snowflake_load._Redo
-
-    def counted_load_data(*args, **kwargs):
-        seen["load_data"] += 1
-        return load_data(*args, **kwargs)
+    seen = {"redo": []}
+    redo = snowflake_load._Redo
 
     class CountedRedo(redo):
         def __init__(self, obj, reason):
             seen["redo"].append(obj.key)
             super().__init__(obj, reason)
 
-    monkeypatch.setattr(mysql_mirror, "load_data_local", counted_load_data)
     monkeypatch.setattr(snowflake_load, "_Redo", CountedRedo)
     return seen
 
@@ -77,9 +71,9 @@ def streamed(monkeypatch):
 def _step(glue, mysql, database: str, schema: str):
     hops = [
         CrawlHop(glue.database),
-        MySQLHop(glue.database, mysql.database),
+        CuratedHop(glue.database, columnar.curated_database(glue.database)),  # MySQL loads from it
+        MySQLHop(glue.database, mysql.database, columnar.curated_database(glue.database)),
         SnowflakeHop(glue.database, database, schema),
-        CuratedHop(glue.database, columnar.curated_database(glue.database)),
     ]
     return build_hop_assets("tables", hops, REGISTRY)
 
@@ -122,10 +116,8 @@ def test_bad_files_are_named_and_skipped_while_the_good_ones_load_and_reconcile(
     result = dg.materialize([step], resources=resources)
 
     assert result.success
-    # The batch (a, b, binary, c, cut) was sent three times: binary failed at its first bytes, cut after
-    # some of its rows had been sent; only the third LOAD DATA committed. Snowflake prepared the batch
-    # again once cut's rows were in its parts.
-    assert streamed["load_data"] == 3 and streamed["redo"] == [f"{TABLE}/cut.csv.gz"]
+    # Snowflake prepared the batch again once cut's rows were in its parts.
+    assert streamed["redo"] == [f"{TABLE}/cut.csv.gz"]
     expected = list(range(1, 120)) + list(range(121, 151))  # row 120 is ragged: quarantined
     assert len(expected) == good
     assert _mysql_ids(mysql) == expected
@@ -137,8 +129,7 @@ def test_bad_files_are_named_and_skipped_while_the_good_ones_load_and_reconcile(
     assert glue_meta["unreadable_file_count"].value == 2
     assert glue.get_table(TABLE)["Parameters"]["recordCount"] == "150"
 
-    targets = {
-        "mysql": mysql_key(mysql.database, TABLE),
+    targets = {  # the loaders that read the files (MySQL loads from the hub: checked below)
         "snowflake": snowflake_key(database, schema, TABLE),
         "curated": curated_key(TABLE),
     }
@@ -166,11 +157,9 @@ def test_bad_files_are_named_and_skipped_while_the_good_ones_load_and_reconcile(
         assert reconciled.metadata["difference"].value == 0, (target, reconciled.description)
         assert reconciled.metadata["rows_in_target"].value == good, target
 
-    # Nothing of the bad files in the ledgers: they are tried again next run.
-    ledger = mysql.fetch_all(
-        f"SELECT object_key FROM `{mysql.database}`.`{ddl.MYSQL_LEDGER_TABLE}` WHERE table_name = %s", (TABLE,)
-    )
-    assert {k for (k,) in ledger} == {f"{TABLE}/a.csv", f"{TABLE}/b.csv", f"{TABLE}/c.csv.gz"}
+    _assert_mysql_holds_the_hub(result, mysql, good)
+    keys = mysql.fetch_all(f"SELECT DISTINCT _sf_source_key FROM `{mysql.database}`.`{TABLE}` ORDER BY 1")
+    assert keys == [(f"{TABLE}/a.csv",), (f"{TABLE}/b.csv",), (f"{TABLE}/c.csv.gz",)]
 
     # files_readable on its own: from the last crawl's profile cache.
     only = dg.materialize(
@@ -193,6 +182,15 @@ def test_bad_files_are_named_and_skipped_while_the_good_ones_load_and_reconcile(
         assert set(_metadata(again, key)["files_failed"].data) == {f"{TABLE}/binary.csv"}, target
         reconciled = _checks(again)[(key, "rows_reconcile")]
         assert reconciled.metadata["difference"].value == 0, (target, reconciled.description)
+    _assert_mysql_holds_the_hub(again, mysql, len(expected))
+    assert _metadata(again, mysql_key(mysql.database, TABLE))["rows_inserted"].value == 25  # only cut's new rows
+
+
+def _assert_mysql_holds_the_hub(result, mysql, rows: int) -> None:
+    """MySQL's rows_reconcile: its rows = the hub's at the snapshot it loaded."""
+    reconciled = _checks(result)[(mysql_key(mysql.database, TABLE), "rows_reconcile")]
+    assert reconciled.passed, reconciled.description
+    assert reconciled.metadata["rows_in_mysql"].value == reconciled.metadata["rows_in_hub"].value == rows
 
 
 def test_a_loaded_file_replaced_by_an_unreadable_version_leaves_no_stale_rows(
@@ -223,18 +221,24 @@ def test_a_loaded_file_replaced_by_an_unreadable_version_leaves_no_stale_rows(
 def test_a_failed_mysql_rebuild_leaves_no_staging_table(landing, glue, mysql, monkeypatch):
     from sf_platform.core.registry import parse_registry as parse
     from sf_platform.hops.crawl import crawl_table
+    from sf_platform.hops.curate import curate_table
+    from sf_platform.hops.mysql_mirror import mirror_table
+    from sf_platform.hub.catalog import Hub
 
     config = parse({"tables": {TABLE: {}}}).table(TABLE)
     landing.put(f"{TABLE}/a.csv", b"id,name\n" + _rows(1, 10))
     crawl_table(landing, glue, TABLE, config)
-    mysql_mirror.mirror_table(landing, glue, mysql, TABLE, config)
+    curated = columnar.curated_database(glue.database)
+    curate_table(landing, glue, TABLE, config, curated_database=curated)
+    hub = Hub(landing, glue, curated)
+    mirror_table(hub, glue, mysql, TABLE, config)
 
-    def broken_swap(self, staging, old):
+    def broken_swap(*args, **kwargs):
         raise RuntimeError("the server went away during the swap")
 
-    monkeypatch.setattr(mysql_mirror._Mirror, "_swap", broken_swap)
+    monkeypatch.setattr(mysql_sql, "swap_tables", broken_swap)
     with pytest.raises(RuntimeError, match="went away"):
-        mysql_mirror.mirror_table(landing, glue, mysql, TABLE, config, full_refresh=True)
+        mirror_table(hub, glue, mysql, TABLE, config, full_refresh=True)
     tables = mysql.fetch_all(
         "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s", (mysql.database,)
     )

@@ -26,7 +26,7 @@ from sf_platform.core import types as glue_types
 from sf_platform.core.catalog import CatalogColumn
 from sf_platform.core.registry import parse_registry
 from sf_platform.hops.mysql_columns import IncompatibleChange, mirror_columns
-from sf_platform.hops.mysql_mirror_hub import mirror_table
+from sf_platform.hops.mysql_mirror import mirror_table
 from sf_platform.hub.changes import Hub
 from sf_platform.hub.conventions import CURATE, OPERATION, ROW, SOURCE_KEY, arrow_schema, hub_columns
 
@@ -314,7 +314,7 @@ _CHILD = textwrap.dedent(
     import json, sys
     from dagster_aws.s3 import S3Resource
     from sf_platform.core.registry import parse_registry
-    from sf_platform.hops.mysql_mirror_hub import mirror_table
+    from sf_platform.hops.mysql_mirror import mirror_table
     from sf_platform.hub.changes import Hub
     from sf_platform.resources.aws import GlueCatalog, LandingBucket
     from sf_platform.resources.mysql import MySQLResource

@@ -12,9 +12,10 @@ import dagster as dg
 import pytest
 
 from sf_platform.assets.catalog import CrawlHop
+from sf_platform.assets.curated import CuratedHop
 from sf_platform.assets.landing import OrganizeHop
 from sf_platform.assets.mysql import MySQLHop
-from sf_platform.assets.names import glue_key, mysql_key, s3_key
+from sf_platform.assets.names import curated_key, glue_key, mysql_key, s3_key
 from sf_platform.assets.tables import build_hop_assets
 from sf_platform.core.registry import parse_registry
 
@@ -23,13 +24,19 @@ pytestmark = pytest.mark.integration
 REGISTRY = parse_registry({"tables": {"alpha": {"targets": ["mysql"]}, "beta": {"targets": ["mysql"]}}})
 
 
+def _loaders(glue, mysql) -> list:
+    """The hub (curated) and the MySQL load from it, as the chain orders them."""
+    curated = f"{glue.database}_curated"
+    return [CuratedHop(glue.database, curated), MySQLHop(glue.database, mysql.database, curated)]
+
+
 def _step(glue, mysql):
-    hops = [OrganizeHop(REGISTRY), CrawlHop(glue.database), MySQLHop(glue.database, mysql.database)]
+    hops = [OrganizeHop(REGISTRY), CrawlHop(glue.database), *_loaders(glue, mysql)]
     return build_hop_assets("tables", hops, REGISTRY)
 
 
 def _chain(table: str, glue, mysql) -> list[dg.AssetKey]:
-    return [s3_key(table), glue_key(glue.database, table), mysql_key(mysql.database, table)]
+    return [s3_key(table), glue_key(glue.database, table), curated_key(table), mysql_key(mysql.database, table)]
 
 
 def _rows(mysql, table: str) -> list[tuple]:
@@ -126,7 +133,7 @@ def test_a_mysql_pool_of_one_keeps_the_tables_mysql_writes_from_overlapping(land
     registry = parse_registry({"tables": {t: {"targets": ["mysql"]} for t in ("alpha", "beta", "gamma")}})
     for table in registry.tables:
         landing.put(f"{table}/a.csv", b"id,name\n" + b"".join(b"%d,n%d\n" % (i, i) for i in range(2000)))
-    hops = [CrawlHop(glue.database), MySQLHop(glue.database, mysql.database)]
+    hops = [CrawlHop(glue.database), *_loaders(glue, mysql)]
     step = build_hop_assets("tables", hops, registry)
     with dg.instance_for_test() as instance:
         instance.event_log_storage.set_concurrency_slots("mysql", 1)
