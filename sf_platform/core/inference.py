@@ -367,9 +367,10 @@ def _decide_header(rows: list[list[str]], header: str) -> tuple[bool, str]:
 
 _HEADER_MISFIT_SHARE = 0.1
 # How exports spell a missing value: never a column name, and no evidence about the names' shape.
-_PLACEHOLDERS = frozenset(
-    {"null", "none", "nil", "na", "n/a", "n.a.", "nan", "-", "--", "?", "unknown", "missing", "undefined", "#n/a"}
-)
+_PLACEHOLDERS = frozenset({
+    "null", "(null)", "none", "nil", "na", "n/a", "n.a.", "nan", "-", "--", "?", "unknown", "missing",
+    "undefined", "tbd", "#n/a", "#ref!", "#value!", "#div/0!",
+})
 
 
 def _names_over_misfits(first: list[str], columns: list[list[str]]) -> str | None:
@@ -1000,11 +1001,10 @@ def _rows_after(block: StringBlock, done: int) -> StringBlock | None:
 # - a misfit the loaders would accept after all (" 12", "yes", "2024-01-01 10:00": conversion is more
 #   lenient than inference) rules the family out, as strict inference always did, so that every counted
 #   misfit is a quarantined row and every value that is not quarantined fits the inferred type;
-# - a family whose misfits are more than half of the values seen, with more than 16 distinct ones, is
-#   ruled out there and then, judged on the first 64 values of a block first (the probe), so a text
-#   column costs about what it did. Placeholders such as 'N/A' or '-' are few distinct values: a file
-#   of nothing but placeholders still counts them and lets the other files of the table decide, at the
-#   cost of one hash lookup per block and family for a column of few distinct values.
+# - a family whose misfits are more than half of the values seen is ruled out there and then, judged
+#   on the first 64 values of a block first (the probe), so a text column costs about what it did --
+#   unless those misfits are all placeholders ('N/A', 'null', '-', ...): a file of nothing but
+#   placeholders still counts them (one hash lookup per block) and lets the other files decide.
 # Measured (A/B against the strict version, same process, load 10-12): a 48 MB file of 9 mixed columns
 # profiles as fast; 52 MB of integers and dates with 0.2 % 'N/A' takes 1.75x as long (a mask per block).
 _FAMILIES = ("numeric", "boolean", "temporal")  # precedence when two families fit equally well
@@ -1108,6 +1108,10 @@ def _accepted_anyway(misfits: pa.Array, glue_type: str) -> str | None:
     return next((misfits[i].as_py() for i in range(len(misfits)) if i not in refused), None)
 
 
+class _NotANumber(Exception):
+    """A value that no numeric type holds (raised while learning the numeric type, see _learn_numeric)."""
+
+
 class _Misfits:
     """The values of one column that fit no type of one family: how many, and the first distinct ones."""
 
@@ -1142,6 +1146,12 @@ class _Misfits:
         room = _DISTINCT_MISFITS + 1 - len(self.seen)
         for i, value in enumerate(distinct.slice(0, max(room, 0)).to_pylist()):
             self.seen.setdefault(value, bool(bad is not None and bad[i].as_py()))
+
+    def placeholders(self, distinct: pa.Array) -> bool:
+        """Whether these new misfits and those seen are few and all placeholders ('N/A', 'null', ...)."""
+        if len(self.seen) + len(distinct) > _DISTINCT_MISFITS:
+            return False
+        return all(v.strip().lower() in _PLACEHOLDERS for v in [*self.seen, *distinct.to_pylist()])
 
     def note(self, family: str) -> str:
         return _NOT_REAL_DATES if self.count and self.bad_dates == self.count else _NOT[family]
@@ -1209,15 +1219,18 @@ class _ColumnStats:
         book = self.misfits[family]
         counted = book.count
         values = book.take_known(column)
+        if len(values) == values.null_count:
+            return
         examined = before + book.count - counted  # known misfits repeated in this block included
         if len(values) > _PROBE and self._dies(family, values.slice(0, _PROBE), examined):
+            return
+        if family == "numeric" and self._learn_numeric(values):  # every value fits: one pass, as strict
             return
         mask = _misfit_mask(family, values)
         if mask is not None:
             found = values.filter(mask)
             distinct = pc.unique(found)
-            too_many = len(self.misfits[family].seen) + len(distinct) > _DISTINCT_MISFITS
-            if (book.count + len(found)) * 2 > self.non_null and too_many:
+            if (book.count + len(found)) * 2 > self.non_null and not book.placeholders(distinct):
                 self._rule_out(family, next(iter(book.seen), found[0].as_py()))
                 return
             accepted = _accepted_anyway(distinct, _WIDEST[family])
@@ -1236,12 +1249,21 @@ class _ColumnStats:
             return False
         book = self.misfits[family]
         found = probe.filter(mask)
-        distinct = set(book.seen) | set(found.to_pylist())
         if (book.count + len(found)) * 2 <= examined + len(probe) - probe.null_count:
             return False
-        if len(distinct) <= _DISTINCT_MISFITS:
+        if book.placeholders(pc.unique(found)):
             return False
         self._rule_out(family, next(iter(book.seen), found[0].as_py()))
+        return True
+
+    def _learn_numeric(self, values: pa.Array) -> bool:
+        """Learn from ``values`` if every one is a number; False, having learnt nothing, if not."""
+        state = self.numeric
+        try:
+            self._check_numeric(values, pc.binary_length(values))
+        except _NotANumber:
+            self.numeric = state
+            return False
         return True
 
     def _learn(self, family: str, values: pa.Array) -> None:
@@ -1252,7 +1274,8 @@ class _ColumnStats:
         elif family == "temporal" and self.temporal == "date" and _min_max(lengths) != (10, 10):
             self.temporal = "timestamp"
 
-    # -- numbers (every value given fits the numeric family)
+    # -- numbers (every value given fits the numeric family, or _NotANumber is raised before any change
+    # but self.numeric, which _learn_numeric restores)
 
     def _check_numeric(self, column: pa.Array, lengths: pa.Array) -> None:
         if self.numeric == "int":
@@ -1294,7 +1317,9 @@ class _ColumnStats:
         return True
 
     def _check_exponents(self, column: pa.Array, odd: pa.Array) -> None:
-        """Some values are not plain fixed-point: they have exponents, which make a double."""
+        """Some values are not plain fixed-point: exponents make a double, anything else is no number."""
+        if _first_mismatch(odd, _FLOAT) is not None:
+            raise _NotANumber
         self.numeric = "float"
         self.exponent_example = self.exponent_example or _first_mismatch(odd, _FIXED) or ""
         digits = pc.utf8_ltrim(column, characters="+-")
@@ -1375,13 +1400,11 @@ class _ColumnStats:
                 f"(e.g. {_show(self.leading_zero_example)}), so they are codes, not numbers"
             )
         what = {"numeric": ["number"], "boolean": ["boolean"], "temporal": ["date", "timestamp"]}
-        first_misfits = dict(self.ruled_out)
-        for family, book in self.misfits.items():
-            if self._alive(family) and book.seen:
-                first_misfits[family] = next(iter(book.seen))
         by_value: dict[str, list[str]] = {}
-        for family, value in first_misfits.items():
-            by_value.setdefault(value, []).extend(what[family])
+        for family in _FAMILIES:  # the first value each family does not hold
+            value = self.ruled_out.get(family) or next(iter(self.misfits[family].seen), None)
+            if value is not None:
+                by_value.setdefault(value, []).extend(what[family])
         return "string: " + "; ".join(
             f"{_show(v)} is not {_or(['a ' + w[0], *w[1:]])}" for v, w in by_value.items()
         )

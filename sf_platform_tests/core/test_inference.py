@@ -672,7 +672,7 @@ def test_merge_columns_widens_unions_and_sums():
     assert (by_name["amount"].non_null, by_name["amount"].nulls) == (2, 3)
     assert by_name["amount"].reason.endswith("missing from 1 of 3 files")
     assert by_name["day"].type == "string"
-    assert by_name["day"].reason == "string: 1 of 5 values across 3 files are not dates or timestamps (e.g. 'tuesday')"
+    assert by_name["day"].reason == "string: file 3 is string ('tuesday' is not a number, boolean, date or timestamp)"
     assert (by_name["extra"].type, by_name["extra"].nulls) == ("string", 3)
     assert by_name["extra"].max_length == 1
 
@@ -894,8 +894,9 @@ def test_a_column_of_one_type_keeps_it_iff_its_misfits_are_within_the_tolerance(
     st.sampled_from([0.0, 0.01, 0.05, 0.29]),
 )
 def test_the_files_of_a_table_are_decided_as_one_column(family, data, good, k, tol):
+    """Placeholders, even a file of nothing else (other misfits making most of a file rule its type out)."""
     values = data.draw(st.lists(FAMILY_VALUES[family], min_size=good, max_size=good))
-    values += data.draw(st.lists(MISFIT_VALUES, min_size=k, max_size=k))
+    values += data.draw(st.lists(st.sampled_from(["N/A", "null", "-", "?", "#REF!"]), min_size=k, max_size=k))
     values = data.draw(st.permutations(values))
     cuts = sorted(data.draw(st.lists(st.integers(min_value=1, max_value=len(values) - 1), max_size=3)))
     parts = [values[a:b] for a, b in zip([0, *cuts], [*cuts, len(values)], strict=True) if values[a:b]]
