@@ -184,10 +184,11 @@ with open_resources(cfg) as r:
     organize(r.landing, reg.landing.loose_file_pattern, tables=set(reg.tables))
     for table, config in reg.tables.items():
         crawl_table(r.landing, r.glue, table, config)
-        with r.snowflake.get_connection() as conn:
-            load_table(r.landing, r.glue, conn, cfg.snowflake_database, cfg.snowflake_schema, table, config)
         curate_table(r.landing, r.glue, table, config, curated_database=curated_database(cfg.glue_database, None))
-        mirror_table(Hub(r.landing, r.glue, curated_database(cfg.glue_database, None)), r.glue, r.mysql, table, config)
+        hub = Hub(r.landing, r.glue, curated_database(cfg.glue_database, None))
+        mirror_table(hub, r.glue, r.mysql, table, config)
+        with r.snowflake.get_connection() as conn:
+            load_table(hub, r.landing, conn, cfg.snowflake_database, cfg.snowflake_schema, table, config)
     print(round(time.monotonic() - t0, 2))
 """
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO)

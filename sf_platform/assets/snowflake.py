@@ -1,5 +1,7 @@
 """The Snowflake hop: one ``snowflake/<db>/<schema>/<table>`` table per table that targets Snowflake,
-with its checks (``snowflake_matches_catalog``, ``rows_reconcile``) on the load's own connection."""
+loaded from the table's hub (curated Iceberg) table, with its checks on the load's own connection:
+``snowflake_matches_catalog`` (columns and types), ``rows_reconcile`` (Snowflake rows = the hub's rows at
+the snapshot Snowflake holds) and ``schema_vs_previous``."""
 
 from __future__ import annotations
 
@@ -7,15 +9,13 @@ import dagster as dg
 
 from sf_platform.assets.hop import Hop, Outcome, TableRun, check_result
 from sf_platform.assets.metadata import table_metadata, throughput
-from sf_platform.assets.names import glue_key, snowflake_key
-from sf_platform.checks.reconcile import ROWS_RECONCILE, reconcile, record_count
+from sf_platform.assets.names import curated_key, snowflake_key
+from sf_platform.checks.reconcile import ROWS_RECONCILE
 from sf_platform.core import ddl, drift
 from sf_platform.core.catalog import columns_of, partition_keys_of
 from sf_platform.core.identifiers import snowflake_name
-from sf_platform.core.quarantine import QUARANTINE_ROOT
 from sf_platform.core.registry import TableConfig
-from sf_platform.hops.inspect import snowflake_columns, snowflake_counts
-from sf_platform.hops.snowflake_load import SnowflakeReport, load_table
+from sf_platform.hops.inspect import snowflake_columns
 
 MATCHES_CATALOG = "snowflake_matches_catalog"
 _HOW = {"append": "appended", "replace": "rebuilt and swapped in", "merge": "merged on {keys}"}
@@ -23,7 +23,7 @@ _HOW = {"append": "appended", "replace": "rebuilt and swapped in", "merge": "mer
 
 class SnowflakeHop(Hop):
     name = "snowflake"
-    requires = ("crawl",)
+    requires = ("curated",)
     resource_keys = frozenset({"landing", "glue", "snowflake"})
     kinds = frozenset({"snowflake"})
     tracks_schema = True
@@ -39,7 +39,7 @@ class SnowflakeHop(Hop):
         return snowflake_key(self.database, self.schema, table)
 
     def deps(self, table: str) -> list[dg.AssetKey]:
-        return [glue_key(self.glue_database, table)]
+        return [curated_key(table)]
 
     def table_name(self, table: str) -> str:
         return ".".join(snowflake_name(p) for p in (self.database, self.schema, table))
@@ -47,25 +47,31 @@ class SnowflakeHop(Hop):
     def description(self, table: str, config: TableConfig) -> str:
         target = config.snowflake
         how = _HOW[target.write_mode].format(keys=list(target.merge_keys))
-        return f"Snowflake table of {table}: {target.stage}-stage COPY INTO, {how} (never row INSERTs)."
+        return (
+            f"Snowflake table of {table}: COPY INTO of the hub's new Parquet data files ({target.stage} stage), "
+            f"{how}; only the changes since the hub snapshot it holds (never row INSERTs)."
+        )
 
     def checks(self, table: str, config: TableConfig) -> list[dg.AssetCheckSpec]:
         key = self.key(table)
         return [
             dg.AssetCheckSpec(MATCHES_CATALOG, asset=key,
                               description="Snowflake columns (INFORMATION_SCHEMA) match the catalog's columns and types."),
-            dg.AssetCheckSpec(ROWS_RECONCILE, asset=key, description="Catalog recordCount = Snowflake rows + quarantined rows."),
+            dg.AssetCheckSpec(ROWS_RECONCILE, asset=key,
+                              description="Snowflake rows = the hub table's rows at the snapshot Snowflake holds "
+                                          "(merge: at most as many)."),
         ]
 
     def materialize(self, run: TableRun) -> Outcome:
+        from sf_platform.hops.snowflake_load import load_table
+        from sf_platform.hub.catalog import Hub
+
         r = run.resources
         with r.snowflake.get_connection() as conn:
-            report = load_table(r.landing, r.glue, conn, self.database, self.schema, run.table, run.config,
-                                run_id=run.run_id)
-        if report.rows_rejected:
-            run.log("warning", f"{run.table}: {report.rows_rejected} rows rejected: {report.quarantine_keys}")
-        for key, reason in report.files_failed.items():
-            run.log("warning", f"{run.table}: {key} not loaded (retried next run): {reason}")
+            report = load_table(Hub(r.landing, r.glue), r.landing, conn, self.database, self.schema, run.table,
+                                run.config, run_id=run.run_id, full_refresh=run.step.full_refresh)
+        if report.null_key_rows:
+            run.log("warning", f"{run.table}: {report.null_key_rows} rows with an empty merge key were not merged")
         return Outcome(load_metadata(report), report)
 
     def evaluate(self, run: TableRun, names: set[str], outcome: Outcome | None) -> list[dg.AssetCheckResult]:
@@ -81,12 +87,42 @@ class SnowflakeHop(Hop):
                 level = "error" if (found.removed or found.retyped) else ("warn" if found.added else "ok")
                 results.append(check_result(key, MATCHES_CATALOG, found, level))
             if ROWS_RECONCILE in names:
-                rows, quarantined = snowflake_counts(conn, self.database, self.schema, run.table)
-                count, ragged = record_count(r.glue, run.table)
-                merged = run.config.snowflake.write_mode == "merge"
-                uri = r.landing.uri(f"{QUARANTINE_ROOT}/snowflake/{run.table}/")
-                results.append(reconcile(count, rows, quarantined, uri, merged=merged, ragged=ragged, asset_key=key))
+                results.append(self._reconcile(run, conn, key))
         return results
+
+    def _reconcile(self, run: TableRun, conn, key: dg.AssetKey) -> dg.AssetCheckResult:
+        from sf_platform.hops.snowflake_load import hub_rows_at, loaded_state
+        from sf_platform.hub.catalog import Hub
+
+        state = loaded_state(conn, self.database, self.schema, run.table)
+        hub = Hub(run.resources.landing, run.resources.glue)
+        hub_rows = hub_rows_at(hub, run.table, state.snapshot_id) if state.loaded else None
+        merged = run.config.snowflake.write_mode == "merge"
+        return reconcile_with_hub(key, state.rows, state.loaded, state.snapshot_id, hub_rows, merged=merged)
+
+
+def reconcile_with_hub(key: dg.AssetKey, rows: int, loaded: bool, snapshot_id: int | None, hub_rows: int | None,
+                       *, merged: bool) -> dg.AssetCheckResult:
+    """Snowflake's rows against the hub's ``total-records`` at the snapshot Snowflake holds (``hub_rows``;
+    None: that snapshot is no longer in the hub's metadata). A merge table keeps one row per key, so it
+    may hold fewer rows, never more."""
+    rule = "rows <= hub rows at the snapshot (merge on keys)" if merged else "rows = hub rows at the snapshot"
+    metadata = {"rows_in_target": rows, "snapshot_id": str(snapshot_id), "rule": rule}
+    common = {"asset_key": key, "check_name": ROWS_RECONCILE}
+    if not loaded:
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR, metadata=metadata, **common,
+                                   description="never loaded from the hub: no snapshot in the ledger")
+    if hub_rows is None:
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, metadata=metadata, **common,
+                                   description=f"snapshot {snapshot_id} is no longer in the hub's metadata (expired): "
+                                               "the next load rebuilds the table")
+    metadata |= {"rows_in_hub": hub_rows, "difference": hub_rows - rows}
+    if rows > hub_rows if merged else rows != hub_rows:
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR, metadata=metadata, **common,
+                                   description=f"{rows:,} rows vs {hub_rows:,} in the hub at snapshot {snapshot_id} "
+                                               f"({rows - hub_rows:+,})")
+    return dg.AssetCheckResult(passed=True, metadata=metadata, **common,
+                               description=f"{rows:,} rows, as the hub at snapshot {snapshot_id}")
 
 
 def _expected_specs(entry) -> list[ddl.ColumnSpec]:
@@ -96,34 +132,26 @@ def _expected_specs(entry) -> list[ddl.ColumnSpec]:
     return specs + [ddl.ColumnSpec(k, "string", 255) for k in partition_keys_of(entry)]
 
 
-def load_metadata(report: SnowflakeReport) -> dict:
+def load_metadata(report) -> dict:
     columns = [(c.name.upper(), c.snowflake_type, "") for c in report.columns]
     return table_metadata(report.qualified_name, report.rows_in_table, columns) | {
         "write_mode": report.write_mode,
         "stage": report.stage_mode,
-        "rows_loaded": report.rows_loaded,
-        "rows_rejected": report.rows_rejected,
-        "rows_quarantined": report.rows_quarantined,
-        "rows_rejected_by_copy": report.rows_rejected_by_copy,
-        "copy_errors": dg.MetadataValue.json(report.copy_errors),
-        "quarantine_keys": dg.MetadataValue.json(report.quarantine_keys),
+        "snapshot_id": str(report.snapshot_id),  # 64-bit: as text, exactly
+        "previous_snapshot_id": str(report.previous_snapshot_id),
+        "full": report.full,
+        "up_to_date": report.up_to_date,
         "rows_inserted": report.rows_inserted,
+        "rows_deleted": report.rows_deleted,
         "rows_updated": report.rows_updated,
+        "rows_copied": report.rows_copied,
         "duplicate_key_rows": report.duplicate_key_rows,
-        "rebuilt": report.rebuilt,
+        "null_key_rows": report.null_key_rows,
+        "files_copied": report.files_copied,
         "swap_method": report.swap_method,
-        "files_loaded": len(report.files_loaded),
-        "files_skipped": report.files_skipped,
-        "files_removed": len(report.files_removed),
-        "files_failed": dg.MetadataValue.json(report.files_failed),
-        "files_failed_count": len(report.files_failed),
-        "parts_staged": report.parts_staged,
-        "batches": report.batches,
         "lock_wait_seconds": round(report.lock_wait_seconds, 3),
-        "bytes_loaded": report.bytes_loaded,
         "seconds": round(report.seconds, 3),
-        "rows_per_second": throughput(report.rows_loaded, report.seconds),
+        "rows_per_second": throughput(report.rows_copied, report.seconds),
         "schema_changes": dg.MetadataValue.json(report.schema_changes),
-        "ignored_columns": dg.MetadataValue.json(report.ignored_columns),
         "notes": dg.MetadataValue.json(report.notes),
     }

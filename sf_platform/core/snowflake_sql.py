@@ -1,6 +1,6 @@
-"""Snowflake load statements: COPY INTO (internal Parquet parts, external CSV), MERGE, SWAP, the ledger
-and the per-table lock, and the decisions around them (column type changes, COPY results, who holds a
-table's lock).
+"""Snowflake load statements: COPY INTO of the hub's Parquet data files (internal or external stage),
+MERGE, SWAP, the snapshot ledger and the per-table lock, and the decisions around them (the hub's columns
+in Snowflake types, column type changes, COPY results, who holds a table's lock).
 
 Pure: statements come back as text plus bind values (the connector's ``%s`` binds); every identifier
 is quoted through ``identifiers``, and no value is ever formatted into the text.
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 LOCKS_TABLE = "_SF_LOCKS"
 
-SOURCE_ROW_COLUMN = "_SF_ROW"  # merge staging only: the row's position in its file, to order duplicates
+SOURCE_ROW_COLUMN = "_SF_ROW"  # merge staging only: the row's place in its object (the hub's _sf_row), to order duplicates
 
 # Stage paths are built by the loader from validated table names and run ids; checked anyway, since
 # a stage location is SQL syntax (``@stage/path``), not a bindable value.
@@ -31,10 +31,6 @@ _STAGE_PATH = re.compile(r"^[A-Za-z0-9_\-./=]*\Z")
 
 # COPY's FILES list takes at most 1,000 names per statement (Snowflake's documented limit).
 MAX_FILES_PER_COPY = 1_000
-
-# Glue/crawler encodings to Snowflake's ENCODING names for delimited files.
-_SNOWFLAKE_ENCODING = {"utf-8": "UTF8", "utf-8-sig": "UTF8", "cp949": "IBM949"}
-
 
 class StatementError(ValueError):
     """A statement cannot be built from these inputs."""
@@ -49,16 +45,6 @@ def stage_location(stage_ref: str, path: str) -> str:
     if not _STAGE_PATH.match(path) or ".." in path:
         raise StatementError(f"unsafe stage path {path!r}")
     return f"@{stage_ref}/{path}"
-
-
-def copy_parquet(target_ref: str, stage_ref: str, path: str) -> str:
-    """Load the typed Parquet parts PUT under ``path`` of an internal stage (the loader gives every batch
-    a directory of its own, so the path names exactly the batch's parts; fakesnow cannot combine an
-    internal stage with ``FILES = (...)``); the parts are purged after."""
-    return (
-        f"COPY INTO {target_ref} FROM {stage_location(stage_ref, path)} FILE_FORMAT = (TYPE = PARQUET) "
-        "MATCH_BY_COLUMN_NAME = CASE_SENSITIVE PURGE = TRUE"
-    )
 
 
 def copy_hub_files(
@@ -97,82 +83,6 @@ def stage_relative(uri: str, bucket: str) -> str:
     if not uri.startswith(prefix) or uri == prefix:
         raise StatementError(f"data file {uri!r} is not in the landing bucket {bucket!r}: the external stage cannot read it")
     return uri[len(prefix):]
-
-
-@dataclass(frozen=True)
-class CsvFileFormat:
-    """The CSV options of a catalog entry, in Snowflake's terms."""
-
-    delimiter: str = ","
-    skip_header: int = 0
-    quoted: bool = False
-    encoding: str = "UTF8"
-    compression: str = "NONE"  # NONE | GZIP
-
-
-def csv_format_from_catalog(entry: Mapping) -> CsvFileFormat:
-    """The file format the crawl recorded for a table (GetTable's ``Table``)."""
-    params = entry.get("Parameters") or {}
-    encoding = params.get("sf.encoding", "utf-8")
-    if encoding not in _SNOWFLAKE_ENCODING:
-        raise StatementError(f"no Snowflake ENCODING known for the catalog's encoding {encoding!r}")
-    return CsvFileFormat(
-        delimiter=params.get("delimiter", ","),
-        skip_header=int(params.get("skip.header.line.count", "0") or 0),
-        quoted=params.get("areColumnsQuoted") == "true",
-        encoding=_SNOWFLAKE_ENCODING[encoding],
-        compression="GZIP" if params.get("compressionType") == "gzip" else "NONE",
-    )
-
-
-def csv_file_format_clause(fmt: CsvFileFormat) -> tuple[str, list]:
-    """``FILE_FORMAT = (...)`` for the catalog's CSV: only empty fields are NULL (as the crawl and the
-    internal path read them), no escape character outside quotes."""
-    quote = "FIELD_OPTIONALLY_ENCLOSED_BY = %s" if fmt.quoted else "FIELD_OPTIONALLY_ENCLOSED_BY = NONE"
-    params: list = [fmt.delimiter, fmt.skip_header] + (['"'] if fmt.quoted else []) + [fmt.encoding]
-    sql = (
-        "FILE_FORMAT = (TYPE = CSV FIELD_DELIMITER = %s SKIP_HEADER = %s "
-        f"{quote} ESCAPE_UNENCLOSED_FIELD = NONE ENCODING = %s EMPTY_FIELD_AS_NULL = TRUE NULL_IF = () "
-        f"COMPRESSION = {'GZIP' if fmt.compression == 'GZIP' else 'NONE'})"
-    )
-    return sql, params
-
-
-def external_copy(
-    target_ref: str,
-    stage_ref: str,
-    keys: str | Sequence[str],
-    positions: Mapping[str, int],
-    constants: Mapping[str, str | None],
-    source_key_column: str,
-    fmt: CsvFileFormat,
-    *,
-    row_column: str | None = None,
-) -> tuple[str, list]:
-    """COPY S3 objects (``keys``: one or more) straight from an external stage whose URL is the bucket
-    root, in one statement: the files must share their layout.
-
-    ``positions`` maps target columns to 1-based field numbers in the files (columns the files lack are
-    left out and load as NULL); ``constants`` are per-file values (hive partitions), the same for every
-    file of the statement. Rows that do not convert are skipped and reported by COPY per file
-    (``ON_ERROR = CONTINUE``), never silently.
-    """
-    keys = [keys] if isinstance(keys, str) else list(keys)
-    if not keys:
-        raise StatementError("COPY needs at least one file")
-    columns = list(positions) + list(constants) + [source_key_column]
-    select = [f"${int(p)}" for p in positions.values()] + ["%s"] * len(constants) + ["METADATA$FILENAME"]
-    params: list = list(constants.values())
-    if row_column:
-        columns.append(row_column)
-        select.append("METADATA$FILE_ROW_NUMBER")
-    format_sql, format_params = csv_file_format_clause(fmt)
-    sql = (
-        f"COPY INTO {target_ref} ({', '.join(quote_snowflake(snowflake_name(c)) for c in columns)}) "
-        f"FROM (SELECT {', '.join(select)} FROM @{stage_ref}) FILES = ({', '.join(['%s'] * len(keys))}) "
-        f"{format_sql} ON_ERROR = CONTINUE"
-    )
-    return sql, params + keys + format_params
 
 
 def create_external_stage(stage_ref: str, url: str, integration: str) -> tuple[str, list]:
@@ -269,24 +179,14 @@ def is_swap_unsupported(exc: Exception) -> bool:
     return "syntax error" in text.lower() and "SWAP" in text
 
 
-# ---- the ledger and deletes by source object
+# ---- deletes by source object
 #
-# A batch's keys travel as ONE JSON array bound to ONE parameter and are unnested server-side
+# Keys travel as ONE JSON array bound to ONE parameter and are unnested server-side
 # (FLATTEN(PARSE_JSON(...))): the statement stays the same size whatever the number of keys. A VALUES
 # list or an IN list of 1,000 literals costs fakesnow ~5 s to parse; this costs it ~0.2 s, and is
 # plain Snowflake SQL.
 
-LEDGER_COLUMNS = ("TABLE_NAME", "OBJECT_KEY", "ETAG", "ROWS_LOADED", "ROWS_QUARANTINED", "BYTES", "LOADED_AT", "RUN_ID")
 MAX_KEYS_PER_STATEMENT = 1_000
-
-
-@dataclass(frozen=True)
-class LedgerRow:
-    key: str
-    etag: str
-    rows_loaded: int
-    rows_quarantined: int
-    bytes: int
 
 
 # The hub's targets record one row per table: the hub snapshot the table holds (``_SF_HUB_LEDGER``),
@@ -328,23 +228,6 @@ def hub_ledger_write(
 def _unnested() -> str:
     """The rows of a JSON array bound to one ``%s``, as ``"F".VALUE``."""
     return 'TABLE(FLATTEN(INPUT => PARSE_JSON(%s))) AS "F"'
-
-
-def ledger_insert(ledger_ref: str, table: str, run_id: str, loaded_at, rows: Sequence[LedgerRow]) -> tuple[str, list]:
-    """One INSERT of the ledger rows of several objects of ``table``, loaded at ``loaded_at`` by ``run_id``."""
-    if not rows:
-        raise StatementError("no ledger rows to insert")
-    columns = ", ".join(quote_snowflake(c) for c in LEDGER_COLUMNS)
-    number = "NUMBER(38,0)"
-    select = (
-        f'%s, "F".VALUE[0]::VARCHAR, "F".VALUE[1]::VARCHAR, "F".VALUE[2]::{number}, "F".VALUE[3]::{number}, '
-        f'"F".VALUE[4]::{number}, %s, %s'
-    )
-    values = [[r.key, r.etag, int(r.rows_loaded), int(r.rows_quarantined), int(r.bytes)] for r in rows]
-    return (
-        f"INSERT INTO {ledger_ref} ({columns}) SELECT {select} FROM {_unnested()}",
-        [table, loaded_at, run_id, json.dumps(values)],
-    )
 
 
 def delete_by_keys(table_ref: str, key_column: str, keys: Sequence[str], *, table_name: str | None = None) -> tuple[str, list]:
@@ -576,12 +459,3 @@ def copy_outcome(rows: Sequence[Sequence]) -> CopyOutcome:
                 }
             )
     return outcome
-
-
-def file_of_key(file: str, keys: Sequence[str]) -> str | None:
-    """Which of ``keys`` (object keys) a file named in COPY's result is: the key itself, or the longest
-    key it ends with after a ``/`` (COPY from an external stage names ``s3://bucket/<key>``)."""
-    if file in keys:
-        return file
-    matches = [k for k in keys if file.endswith("/" + k)]
-    return max(matches, key=len) if matches else None

@@ -1,6 +1,6 @@
-"""Snowflake load statements without a server: the external-stage COPY and its file format from the
-catalog, MERGE, SWAP, type changes, COPY results, the ledger and key deletes of a batch, the per-table
-lock, and the registry's Snowflake target options."""
+"""Snowflake load statements without a server: COPY of the hub's data files, MERGE, SWAP, type changes and
+the hub's columns, COPY results, the snapshot ledger and key deletes, the per-table lock, and the
+registry's Snowflake target options."""
 
 from __future__ import annotations
 
@@ -11,64 +11,16 @@ import pytest
 
 from sf_platform.core import ddl
 from sf_platform.core import snowflake_sql as sql
-from sf_platform.core.catalog import CatalogColumn, CrawlStats, table_input
-from sf_platform.core.inference import CsvFormat
 from sf_platform.core.registry import RegistryError, parse_registry
 
 
-def _entry(**fmt) -> dict:
-    settings = dict(delimiter="|", quoted=True, line_terminator="\r\n", compression="gzip", encoding="cp949", header=True)
-    return table_input(
-        name="t", location="s3://b/t/", columns=[CatalogColumn("a", "int")], partition_keys=[],
-        fmt=CsvFormat(**(settings | fmt)), stats=CrawlStats(1, 10, 1),
-    )
-
-
-def test_the_file_format_comes_from_the_catalog_entry():
-    assert sql.csv_format_from_catalog(_entry()) == sql.CsvFileFormat(
-        delimiter="|", skip_header=1, quoted=True, encoding="IBM949", compression="GZIP"
-    )
-    plain = sql.csv_format_from_catalog(_entry(delimiter=",", quoted=False, compression="none", encoding="utf-8-sig", header=False))
-    assert plain == sql.CsvFileFormat(delimiter=",", skip_header=0, quoted=False, encoding="UTF8", compression="NONE")
-
-
-def test_external_copy_statement():
-    statement, params = sql.external_copy(
-        '"DB"."RAW"."MEMBER"', '"DB"."RAW"."LANDING"', "member/dt=2024-01-01/MEMBER_202401010000.csv",
-        {"member_id": 1, "name": 3, "joined_on": 2}, {"dt": "2024-01-01"}, ddl.SOURCE_KEY_COLUMN,
-        sql.csv_format_from_catalog(_entry()),
-    )
-    assert statement == (
-        'COPY INTO "DB"."RAW"."MEMBER" ("MEMBER_ID", "NAME", "JOINED_ON", "DT", "_SF_SOURCE_KEY") '
-        'FROM (SELECT $1, $3, $2, %s, METADATA$FILENAME FROM @"DB"."RAW"."LANDING") FILES = (%s) '
-        "FILE_FORMAT = (TYPE = CSV FIELD_DELIMITER = %s SKIP_HEADER = %s FIELD_OPTIONALLY_ENCLOSED_BY = %s "
-        "ESCAPE_UNENCLOSED_FIELD = NONE ENCODING = %s EMPTY_FIELD_AS_NULL = TRUE NULL_IF = () COMPRESSION = GZIP) "
-        "ON_ERROR = CONTINUE"
-    )
-    assert params == ["2024-01-01", "member/dt=2024-01-01/MEMBER_202401010000.csv", "|", 1, '"', "IBM949"]
-    assert statement.count("%s") == len(params)
-
-
-def test_external_copy_for_merge_records_the_row_number():
-    statement, params = sql.external_copy(
-        '"D"."S"."T"', '"D"."S"."ST"', "t/a.csv", {"id": 1}, {}, ddl.SOURCE_KEY_COLUMN,
-        sql.CsvFileFormat(), row_column=sql.SOURCE_ROW_COLUMN,
-    )
-    assert '("ID", "_SF_SOURCE_KEY", "_SF_ROW")' in statement
-    assert "SELECT $1, METADATA$FILENAME, METADATA$FILE_ROW_NUMBER FROM" in statement
-    assert "FIELD_OPTIONALLY_ENCLOSED_BY = NONE" in statement and "COMPRESSION = NONE" in statement
-    assert params == ["t/a.csv", ",", 0, "UTF8"]
-
-
 def test_hostile_names_stay_quoted_and_values_stay_binds():
-    statement, params = sql.external_copy(
-        '"D"."S"."T"', '"D"."S"."ST"', "t/x'); DROP TABLE y; --.csv", {'we"ird': 1}, {"p": "x'); DROP"},
-        ddl.SOURCE_KEY_COLUMN, sql.CsvFileFormat(delimiter="'"),
-    )
+    statement, params = sql.copy_hub_files('"D"."S"."T"', '"D"."S"."ST"', files=["t/x'); DROP TABLE y; --.parquet"])
     outside = re.sub(r'"(?:[^"]|"")*"', '"?"', statement)
-    assert "DROP" not in outside and "'" not in outside
-    assert '"WE""IRD"' in statement
-
+    assert "DROP" not in outside and "'" not in outside and params == ["t/x'); DROP TABLE y; --.parquet"]
+    merge = sql.merge_statement('"T"', '"S"', ['we"ird', ddl.SOURCE_KEY_COLUMN], ['we"ird'], [ddl.SOURCE_KEY_COLUMN],
+                                ddl.SOURCE_KEY_COLUMN)
+    assert '"WE""IRD"' in merge and "'" not in merge
 
 def test_merge_statement_dedups_by_the_last_row_and_skips_null_keys():
     statement = sql.merge_statement(
@@ -95,11 +47,7 @@ def test_swap_and_its_detected_fallback():
     assert not sql.is_swap_unsupported(Exception("002003 (42S02): Table 'T' does not exist"))
 
 
-def test_parquet_copy_and_unsafe_stage_paths():
-    assert sql.copy_parquet('"T"', '"D"."S"."STAGE"', "t/run-1/abc/") == (
-        'COPY INTO "T" FROM @"D"."S"."STAGE"/t/run-1/abc/ FILE_FORMAT = (TYPE = PARQUET) '
-        "MATCH_BY_COLUMN_NAME = CASE_SENSITIVE PURGE = TRUE"
-    )
+def test_unsafe_stage_paths_and_the_external_stage():
     for bad in ("t/../x/", "t/x y/", "t/'; DROP/"):
         with pytest.raises(sql.StatementError):
             sql.stage_location('"S"', bad)
@@ -179,51 +127,15 @@ def test_stage_cleanup_and_its_detected_fallback():
     assert not sql.is_remove_unsupported(Exception("Stage does not exist"))
 
 
-# ---- batches: several files per COPY, the ledger and deletes with every key in one bound value
+# ---- deletes with every key in one bound value
 
 
-def test_external_copy_of_several_files_sharing_a_layout():
-    statement, params = sql.external_copy(
-        '"D"."S"."T"', '"D"."S"."ST"', ["t/a.csv", "t/b.csv", "t/c.csv"], {"id": 1}, {}, ddl.SOURCE_KEY_COLUMN,
-        sql.CsvFileFormat(),
-    )
-    assert "FILES = (%s, %s, %s) FILE_FORMAT" in statement
-    assert params == ["t/a.csv", "t/b.csv", "t/c.csv", ",", 0, "UTF8"]
-    assert statement.count("%s") == len(params)
-    with pytest.raises(sql.StatementError, match="at least one file"):
-        sql.external_copy('"T"', '"ST"', [], {"id": 1}, {}, ddl.SOURCE_KEY_COLUMN, sql.CsvFileFormat())
-
-
-def test_copy_results_per_file_and_which_object_a_file_is():
+def test_copy_results_per_file():
     outcome = sql.copy_outcome([
-        ("s3://b/t/a.csv", "LOADED", 2, 2, 2, 0, None, None, None, None),
-        ("s3://b/t/x/t/a.csv", "PARTIALLY_LOADED", 3, 1, 3, 2, "bad", 2, 1, '"T"["A":1]'),
+        ("s3://b/t/a.parquet", "LOADED", 2, 2, 2, 0, None, None, None, None),
+        ("s3://b/t/x/a.parquet", "LOADED", 3, 3, 3, 0, None, None, None, None),
     ])
-    assert outcome.rows_by_file == {"s3://b/t/a.csv": 2, "s3://b/t/x/t/a.csv": 1}
-    keys = ["t/a.csv", "t/x/t/a.csv"]
-    assert sql.file_of_key("s3://b/t/a.csv", keys) == "t/a.csv"
-    assert sql.file_of_key("s3://b/t/x/t/a.csv", keys) == "t/x/t/a.csv"  # the longest key it ends with
-    assert sql.file_of_key("t/a.csv", keys) == "t/a.csv"
-    assert sql.file_of_key("s3://b/u/a.csv", keys) is None
-    assert sql.file_of_key("s3://b/xt/a.csv", keys) is None  # a key matches after a "/" only
-
-
-def test_ledger_rows_of_a_batch_are_one_insert_with_one_json_value():
-    rows = [sql.LedgerRow("t/a.csv", "e1", 3, 1, 40), sql.LedgerRow("t/it's \"odd\".csv", "e2", 0, 0, 7)]
-    statement, params = sql.ledger_insert('"D"."S"."_SF_LEDGER"', "t", "run-1", "2024-01-01 00:00:00", rows)
-    assert statement.startswith(
-        'INSERT INTO "D"."S"."_SF_LEDGER" ("TABLE_NAME", "OBJECT_KEY", "ETAG", "ROWS_LOADED", "ROWS_QUARANTINED", '
-        '"BYTES", "LOADED_AT", "RUN_ID") SELECT %s, "F".VALUE[0]::VARCHAR, "F".VALUE[1]::VARCHAR,'
-    )
-    assert statement.endswith('FROM TABLE(FLATTEN(INPUT => PARSE_JSON(%s))) AS "F"')
-    assert params[:3] == ["t", "2024-01-01 00:00:00", "run-1"]
-    assert json.loads(params[3]) == [["t/a.csv", "e1", 3, 1, 40], ["t/it's \"odd\".csv", "e2", 0, 0, 7]]
-    assert statement.count("%s") == len(params)
-    many = [sql.LedgerRow(f"t/{i}.csv", "e", 1, 0, 1) for i in range(2_500)]
-    assert [len(c) for c in sql.chunks(many)] == [1_000, 1_000, 500]
-    with pytest.raises(sql.StatementError):
-        sql.ledger_insert('"L"', "t", "r", "now", [])
-
+    assert outcome.rows_by_file == {"s3://b/t/a.parquet": 2, "s3://b/t/x/a.parquet": 3} and outcome.rows_loaded == 5
 
 def test_deletes_by_object_key_bind_the_keys_as_one_value():
     statement, params = sql.delete_by_keys('"D"."S"."T"', ddl.SOURCE_KEY_COLUMN, ["t/a.csv", "t/b'; DROP.csv"])

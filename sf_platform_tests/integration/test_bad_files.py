@@ -5,7 +5,7 @@ One table with three good files (one of them with a ragged row), a truncated .cs
 named .csv. The truncated gzip is streamed (read-ahead limits lowered) and shares its load batch with
 good files, so it breaks off after some of its rows were already sent: the batch must be redone without
 it, leaving none of its rows. Then the truncated gzip is replaced by a good file and the next run loads it.
-MySQL loads from the hub (curated): it never reads the files, and holds exactly the hub's rows.
+MySQL and Snowflake load from the hub (curated): they never read the files, and hold exactly the hub's rows.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from sf_platform.assets.tables import build_hop_assets
 from sf_platform.core import columnar, mysql_sql
 from sf_platform.core.quarantine import unreadable_key
 from sf_platform.core.registry import parse_registry
-from sf_platform.hops import snowflake_load
 
 pytestmark = pytest.mark.integration
 
@@ -49,23 +48,6 @@ def _land_good_and_bad(landing) -> int:
     whole = gzip.compress(b"id,name\n" + _rows(100_000, CUT_ROWS), compresslevel=1)
     landing.put(f"{TABLE}/cut.csv.gz", whole[: len(whole) * 3 // 4])
     return 149
-
-
-@pytest.fixture()
-def streamed(monkeypatch):
-    """The truncated gzip is streamed (not read ahead whole) and shares a batch with the good files;
-    -> what was redone: Snowflake batches prepared again."""
-    monkeypatch.setattr(snowflake_load, "READ_AHEAD_MAX_OBJECT", 64 * 1024)
-    seen = {"redo": []}
-    redo = snowflake_load._Redo
-
-    class CountedRedo(redo):
-        def __init__(self, obj, reason):
-            seen["redo"].append(obj.key)
-            super().__init__(obj, reason)
-
-    monkeypatch.setattr(snowflake_load, "_Redo", CountedRedo)
-    return seen
 
 
 def _step(glue, mysql, database: str, schema: str):
@@ -105,7 +87,7 @@ def _curated_ids(landing, glue) -> list[int]:
 
 
 def test_bad_files_are_named_and_skipped_while_the_good_ones_load_and_reconcile(
-    landing, glue, mysql, snowflake_conn, snowflake_database, streamed
+    landing, glue, mysql, snowflake_conn, snowflake_database
 ):
     conn, database, schema = snowflake_conn
     good = _land_good_and_bad(landing)
@@ -116,8 +98,6 @@ def test_bad_files_are_named_and_skipped_while_the_good_ones_load_and_reconcile(
     result = dg.materialize([step], resources=resources)
 
     assert result.success
-    # Snowflake prepared the batch again once cut's rows were in its parts.
-    assert streamed["redo"] == [f"{TABLE}/cut.csv.gz"]
     expected = list(range(1, 120)) + list(range(121, 151))  # row 120 is ragged: quarantined
     assert len(expected) == good
     assert _mysql_ids(mysql) == expected
@@ -129,8 +109,7 @@ def test_bad_files_are_named_and_skipped_while_the_good_ones_load_and_reconcile(
     assert glue_meta["unreadable_file_count"].value == 2
     assert glue.get_table(TABLE)["Parameters"]["recordCount"] == "150"
 
-    targets = {  # the loaders that read the files (MySQL loads from the hub: checked below)
-        "snowflake": snowflake_key(database, schema, TABLE),
+    targets = {  # the loaders that read the files (MySQL and Snowflake load from the hub: checked below)
         "curated": curated_key(TABLE),
     }
     for target, key in targets.items():
@@ -158,6 +137,7 @@ def test_bad_files_are_named_and_skipped_while_the_good_ones_load_and_reconcile(
         assert reconciled.metadata["rows_in_target"].value == good, target
 
     _assert_mysql_holds_the_hub(result, mysql, good)
+    _assert_snowflake_holds_the_hub(result, database, schema, good)
     keys = mysql.fetch_all(f"SELECT DISTINCT _sf_source_key FROM `{mysql.database}`.`{TABLE}` ORDER BY 1")
     assert keys == [(f"{TABLE}/a.csv",), (f"{TABLE}/b.csv",), (f"{TABLE}/c.csv.gz",)]
 
@@ -184,6 +164,8 @@ def test_bad_files_are_named_and_skipped_while_the_good_ones_load_and_reconcile(
         assert reconciled.metadata["difference"].value == 0, (target, reconciled.description)
     _assert_mysql_holds_the_hub(again, mysql, len(expected))
     assert _metadata(again, mysql_key(mysql.database, TABLE))["rows_inserted"].value == 25  # only cut's new rows
+    _assert_snowflake_holds_the_hub(again, database, schema, len(expected))
+    assert _metadata(again, snowflake_key(database, schema, TABLE))["rows_inserted"].value == 25
 
 
 def _assert_mysql_holds_the_hub(result, mysql, rows: int) -> None:
@@ -191,6 +173,13 @@ def _assert_mysql_holds_the_hub(result, mysql, rows: int) -> None:
     reconciled = _checks(result)[(mysql_key(mysql.database, TABLE), "rows_reconcile")]
     assert reconciled.passed, reconciled.description
     assert reconciled.metadata["rows_in_mysql"].value == reconciled.metadata["rows_in_hub"].value == rows
+
+
+def _assert_snowflake_holds_the_hub(result, database: str, schema: str, rows: int) -> None:
+    """Snowflake's rows_reconcile: its rows = the hub's at the snapshot it loaded."""
+    reconciled = _checks(result)[(snowflake_key(database, schema, TABLE), "rows_reconcile")]
+    assert reconciled.passed, reconciled.description
+    assert reconciled.metadata["rows_in_target"].value == reconciled.metadata["rows_in_hub"].value == rows
 
 
 def test_a_loaded_file_replaced_by_an_unreadable_version_leaves_no_stale_rows(
