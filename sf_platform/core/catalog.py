@@ -173,7 +173,7 @@ def apply_overrides(profiles: Sequence[ColumnProfile], config: TableConfig) -> l
             type_string, override = str(glue_types.parse(config.types[name])), "type set by registry"
         elif config.forces_string(name) and profile.type != "string":
             type_string, override = "string", "forced to string by registry"
-        reason = profile.reason if not override else f"{override} (inferred {profile.type}: {profile.reason})"
+        reason = f"{override} ({_inferred(profile)})" if override else profile.reason
         columns.append(
             CatalogColumn(
                 name=name,
@@ -186,6 +186,22 @@ def apply_overrides(profiles: Sequence[ColumnProfile], config: TableConfig) -> l
             )
         )
     return columns
+
+
+def _inferred(profile: ColumnProfile) -> str:
+    """What the crawl inferred, for a column whose type the registry overrides. The inferred reason's
+    misfits are the rows the loaders would quarantine under the *inferred* type; under the registry's
+    type (a string takes every value) that claim does not hold, so it is left out: the type, and how
+    many values did not fit it and which."""
+    candidate = next((c for c in profile.candidates if c.type == profile.type and c.misfits), None)
+    if candidate is None:
+        return f"inferred {profile.type}: {profile.reason}"
+    shown = ", ".join(repr(e if len(e) <= 40 else e[:37] + "...") for e in candidate.examples[:3])
+    more = ", ..." if len(candidate.examples) > 3 else ""
+    return (
+        f"inferred {profile.type}, which {candidate.misfits:,} of {profile.non_null:,} values did not fit: "
+        f"{shown}{more}"
+    )
 
 
 def diff_columns(old: Sequence[CatalogColumn], new: Sequence[CatalogColumn]) -> SchemaDiff:

@@ -249,6 +249,28 @@ def test_apply_overrides_renames_forces_strings_and_sets_types():
     assert score.inferred_type == "double"
 
 
+def test_an_override_keeps_what_was_inferred_but_claims_no_quarantine():
+    """The inferred reason says the misfits are quarantined, which holds for the inferred type only:
+    under force_string every value is kept, under a registry type conversion decides."""
+    import io
+
+    from sf_platform.core.inference import profile_stream
+
+    data = b"id,n\n" + b"".join(b"%d,%d\n" % (i, i) for i in range(200)) + b"201,N/A\n202,x\n"
+    (_, n) = profile_stream(io.BytesIO(data), tolerance=0.05).columns
+    assert (n.type, "are quarantined" in n.reason) == ("int", True)  # the crawl's own verdict
+
+    (_, forced) = apply_overrides([_profile("ID", "int"), n], _config(force_string=["n"]))
+    assert (forced.type, forced.inferred_type) == ("string", "int")
+    assert forced.reason == (
+        "forced to string by registry (inferred int, which 2 of 202 values did not fit: 'N/A', 'x')"
+    )
+    (_, typed) = apply_overrides([_profile("ID", "int"), n], _config(types={"n": "decimal(10,2)"}))
+    assert typed.reason == "type set by registry (inferred int, which 2 of 202 values did not fit: 'N/A', 'x')"
+    (_, kept) = apply_overrides([_profile("ID", "int"), n], _config())
+    assert kept.reason == n.reason  # no override: the crawl's reason, quarantine claim and all
+
+
 def test_force_string_true_forces_every_non_string_column():
     profiles = [_profile("A", "int"), _profile("B", "string"), _profile("C", "date")]
     columns = apply_overrides(profiles, _config(force_string=True))
