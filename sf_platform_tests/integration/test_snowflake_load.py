@@ -5,11 +5,13 @@ each write mode, and two loads of one table at the same moment."""
 
 from __future__ import annotations
 
+import io
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from decimal import Decimal
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from sf_platform.core import snowflake_sql as sql
@@ -172,6 +174,37 @@ def test_a_replaced_and_a_deleted_object(hub, snowflake_conn):
     assert _ids(snowflake_conn) == [4, 5, 100, 101]
     assert deleted.rows_in_table == _hub_rows(hub) == 4
     assert _ledger(snowflake_conn) == [(hub.current_snapshot_id("orders"),)]
+
+
+def test_a_load_that_fails_inside_its_transaction_leaves_rows_and_ledger_as_they_were(hub, snowflake_conn):
+    from pyiceberg.expressions import EqualTo
+
+    _create(hub).append(pa.concat_tables([_rows("orders/a.csv", range(1, 4)), _rows("orders/b.csv", range(4, 6))]),
+                        snapshot_properties=PROPS)
+    first = _load(hub, snowflake_conn)
+    with hub.require("orders").transaction() as tx:
+        tx.delete(EqualTo(SOURCE_KEY, "orders/a.csv"), snapshot_properties=PROPS)
+        tx.append(_rows("orders/a.csv", [7, 8]), snapshot_properties=PROPS)
+    new_files = hub.changes_since("orders", first.snapshot_id).data_files
+    key = new_files[0].removeprefix(f"s3://{hub.landing.bucket}/")
+    body = hub.landing.open(key).read()
+    # The file turns bad where only COPY looks (the hub reads its keys fine): COPY fails after the
+    # transaction deleted the old rows.
+    bad = pq.read_table(io.BytesIO(body))
+    bad = bad.set_column(bad.schema.get_field_index("amount"), "amount", pa.array(["not a number"] * bad.num_rows))
+    out = io.BytesIO()
+    pq.write_table(bad, out)
+    hub.landing.put(key, out.getvalue())
+    with pytest.raises(Exception, match="not a number"):
+        _load(hub, snowflake_conn)
+    assert _ids(snowflake_conn) == [1, 2, 3, 4, 5] and _ledger(snowflake_conn) == [(first.snapshot_id,)]
+    assert _query(snowflake_conn, f"SELECT COUNT(*) FROM {_ref(snowflake_conn, sql.LOCKS_TABLE)}") == [(0,)]
+    assert _tables(snowflake_conn) == {"ORDERS", sql.HUB_LEDGER_TABLE, sql.LOCKS_TABLE}
+
+    hub.landing.put(key, body)
+    again = _load(hub, snowflake_conn)
+    assert (again.rows_deleted, again.rows_inserted) == (5, 4)  # a's and its neighbour b's rows
+    assert _ids(snowflake_conn) == [4, 5, 7, 8] and _ledger(snowflake_conn) == [(hub.current_snapshot_id("orders"),)]
 
 
 def test_a_new_column_and_a_widened_column(hub, snowflake_conn):
