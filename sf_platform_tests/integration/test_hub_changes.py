@@ -1,13 +1,18 @@
 """The hub reader (``hub.changes``) against Iceberg tables built with plain pyiceberg on the test moto
 server: a target that applies ``changes_since`` (delete ``removed_keys``, insert ``batches()``, or rebuild
 on ``full``) must hold exactly the table's rows at ``snapshot_id``, through appends, a replaced object,
-a deleted object, a compaction in the window, an expired snapshot and a rollback."""
+a deleted object, a compaction in the window, an expired snapshot and a rollback -- and, with small data
+files, objects whose rows span several files while one of those files is rewritten (a neighbour
+replaced, a partial compaction), also in random sequences of appends, replaces, deletes and
+partial compactions."""
 
 from __future__ import annotations
 
 import itertools
+import random
 import subprocess
 import sys
+from collections.abc import Sequence
 
 import pyarrow as pa
 import pytest
@@ -31,11 +36,15 @@ def hub(landing, glue):
     return hub
 
 
-def _create(hub: Hub, name: str):
-    return hub.catalog().create_table(hub.identifier(name), schema=SCHEMA, location=hub.location(name))
+SMALL_FILES = {"write.target-file-size-bytes": "1024"}  # ~20 rows of _rows per data file
 
 
-def _rows(key: str, ids: range) -> pa.Table:
+def _create(hub: Hub, name: str, properties: dict[str, str] | None = None):
+    return hub.catalog().create_table(
+        hub.identifier(name), schema=SCHEMA, location=hub.location(name), properties=properties or {})
+
+
+def _rows(key: str, ids: Sequence[int]) -> pa.Table:
     return pa.table({
         "id": pa.array(list(ids), pa.int64()),
         "name": [f"{key}-{i}" for i in ids],
@@ -136,12 +145,15 @@ def test_deleted_object(hub):
     assert {k[0] for k in target.rows} == {"t/b.csv"}
 
 
-def _compact(table) -> None:
-    """Every live file rewritten into one, in ONE snapshot tagged sf.operation=compaction."""
-    from pyiceberg.io.pyarrow import _dataframe_to_data_files
+def _compact(table, files=None) -> None:
+    """``files`` (default: every live file) rewritten, in ONE snapshot tagged sf.operation=compaction."""
+    from pyiceberg.expressions import AlwaysTrue
+    from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
+    from pyiceberg.table import FileScanTask
 
-    live = [task.file for task in table.scan().plan_files()]
-    rows = table.scan().to_arrow()
+    live = [task.file for task in table.scan().plan_files()] if files is None else list(files)
+    scan = ArrowScan(table.metadata, table.io, table.schema(), AlwaysTrue())
+    rows = scan.to_table([FileScanTask(f) for f in live]).cast(SCHEMA)
     with table.transaction() as tx:
         with tx.update_snapshot(snapshot_properties={OPERATION: COMPACTION}).overwrite() as producer:
             for data_file in live:
@@ -175,6 +187,103 @@ def test_compaction_in_the_window(hub):
     lagging = Target()  # loaded before both compactions: appends + compactions in one window
     lagging.apply(hub.changes_since("t", None))
     assert lagging.rows == target.rows
+
+
+def _files_of(table, key: str) -> list:
+    """The live data files holding rows of ``key`` (read, not guessed from statistics)."""
+    import pyarrow.parquet as pq
+
+    found = []
+    for task in table.scan().plan_files():
+        with table.io.new_input(task.file.file_path).open() as stream:
+            if key in pq.read_table(stream, columns=[SOURCE_KEY]).column(SOURCE_KEY).to_pylist():
+                found.append(task.file)
+    return found
+
+
+def test_replaced_neighbour_of_an_object_spanning_files(hub):
+    table = _create(hub, "t", SMALL_FILES)
+    a = _rows("t/a.csv", range(0, 100))  # b in the middle of a: b's file holds rows of a too
+    rows = pa.concat_tables([a.slice(0, 50), _rows("t/b.csv", range(100, 103)), a.slice(50)])
+    table.append(rows.combine_chunks(), snapshot_properties=PROPS)
+    a_files = {f.file_path for f in _files_of(hub.require("t"), "t/a.csv")}
+    b_files = {f.file_path for f in _files_of(hub.require("t"), "t/b.csv")}
+    assert len(a_files) >= 3 and len(b_files) == 1 and b_files < a_files  # b shares one of a's files
+    target = Target()
+    _sync(hub, "t", target)
+    from pyiceberg.expressions import EqualTo
+
+    with hub.require("t").transaction() as tx:  # b replaced: only the file it shares with a is rewritten
+        tx.delete(EqualTo(SOURCE_KEY, "t/b.csv"), snapshot_properties=PROPS)
+        tx.append(_rows("t/b.csv", range(200, 202)), snapshot_properties=PROPS)
+    changes = _sync(hub, "t", target)  # asserts the target equals a scan of the table
+    assert changes.removed_keys == {"t/a.csv", "t/b.csv"}
+    assert changes.rows == 100 + 2  # every file of a is reloaded with it, nothing else
+    assert sorted(v[0] for v in target.rows.values()) == [*range(0, 100), 200, 201]
+
+
+def test_compaction_of_some_files(hub):
+    table = _create(hub, "t", SMALL_FILES)
+    table.append(_rows("t/a.csv", range(0, 60)), snapshot_properties=PROPS)
+    table.append(_rows("t/c.csv", range(500, 505)), snapshot_properties=PROPS)
+    target, lagging = Target(), Target()
+    _sync(hub, "t", target)
+    _sync(hub, "t", lagging)
+
+    table = hub.require("t")
+    table.append(_rows("t/d.csv", range(1000, 1003)), snapshot_properties=PROPS)
+    some_of_a = _files_of(table, "t/a.csv")[:1]
+    _compact(table, some_of_a + _files_of(table, "t/d.csv"))  # a file of a with the new one
+    changes = _sync(hub, "t", lagging)
+    assert changes.removed_keys == {"t/a.csv", "t/d.csv"} and changes.rows == 60 + 3
+    _sync(hub, "t", target)
+
+    table = hub.require("t")  # a compaction of held files only: nothing moves
+    _compact(table, _files_of(table, "t/a.csv")[1:3])
+    quiet = _sync(hub, "t", target)
+    assert (quiet.removed_keys, quiet.rows) == (frozenset(), 0)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_histories(hub, seed):
+    """Random appends, replaces, deletes and partial compactions; one target follows every snapshot,
+    another at random moments; both equal the table at every sync."""
+    from pyiceberg.expressions import EqualTo
+
+    rng = random.Random(seed)
+    name = f"r{seed}"
+    _create(hub, name, SMALL_FILES)
+    keys: list[str] = []
+    eager, lagging = Target(), Target()
+    next_id = itertools.count()
+    for step in range(10):
+        table = hub.require(name)
+        ops = ["append"] + (["replace", "delete", "compact"] if keys else [])
+        op = rng.choice(ops)
+        if op == "append":
+            new = [f"{name}/{step}-{n}.csv" for n in range(rng.randint(1, 3))]
+            table.append(pa.concat_tables([_rows(k, [next(next_id) for _ in range(rng.randint(1, 45))])
+                                           for k in new]), snapshot_properties=PROPS)
+            keys += new
+        elif op == "replace":
+            key = rng.choice(keys)
+            with table.transaction() as tx:
+                tx.delete(EqualTo(SOURCE_KEY, key), snapshot_properties=PROPS)
+                tx.append(_rows(key, [next(next_id) for _ in range(rng.randint(1, 45))]),
+                          snapshot_properties=PROPS)
+        elif op == "delete":
+            key = rng.choice(keys)
+            table.delete(EqualTo(SOURCE_KEY, key), snapshot_properties=PROPS)
+            keys.remove(key)
+        else:
+            live = [task.file for task in table.scan().plan_files()]
+            if len(live) >= 2:
+                _compact(table, rng.sample(live, rng.randint(2, min(4, len(live)))))
+        _sync(hub, name, eager)
+        if rng.random() < 0.35:
+            _sync(hub, name, lagging)
+    _sync(hub, name, lagging)
+    assert lagging.rows == eager.rows
 
 
 def test_expired_or_foreign_snapshot_means_full(hub):
