@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from . import transient
 from .conversion import TargetColumn, type_batch
 from .read_ahead import read_ahead
 
@@ -104,6 +105,8 @@ class FileProfile:
     problems: tuple[str, ...]
     undecodable_rows: int = 0  # rows holding bytes not valid in the encoding (quarantined, counted too)
     unreadable: str = ""  # why the file could not be read at all ("" when it could): no rows, no columns
+    # unreadable for a reason other than its bytes (S3 refused it, the read failed): read again next crawl
+    read_failed: bool = False
 
     @property
     def records(self) -> int:
@@ -1507,13 +1510,18 @@ def profile_stream(
     rest; 1-based); encoding (the registry's) replaces the sniffed one. Never raises on bad input:
     problems are reported in the profile, and a file that cannot be read to its end (not text, broken
     gzip, a row over ``max_field`` / SF_MAX_FIELD_BYTES, a read failing part way) is an unreadable
-    profile (``unreadable`` says why; no columns, no rows), never a partial one. ``reopen()``, when
+    profile (``unreadable`` says why, in ``source_file.unreadable_reason``'s words; no columns, no
+    rows), never a partial one. A read that breaks off for a reason that is not the file's (the
+    connection, throttling, a 5xx: ``transient.classify``) is raised instead, so the caller fails and
+    retries rather than record the file as unreadable or short. ``reopen()``, when
     given, opens the file again (see ``iter_string_blocks``). Each column's type is decided at
     ``tolerance`` (see ``with_tolerance``; a table's files are decided together by ``merge_columns``)."""
     try:
         head, at_end = _read_head(stream, head_bytes)
-    except Exception as exc:  # a failing stream is bad input too
-        return failed_profile(f"could not read the file: {_exception(exc)}", header=header)
+    except Exception as exc:
+        if transient.classify(exc).transient:
+            raise
+        return _failed_read(exc, 0, header)
     if not head:
         return _empty(header, "empty file")
     sniff = _sniff(head, header, complete=at_end, encoding=encoding)
@@ -1556,7 +1564,9 @@ def profile_stream(
             for column_stats, column in zip(stats, block.batch.columns, strict=True):
                 column_stats.update(column)
     except Exception as exc:  # the reader is where bad input surfaces: nothing of a partial read is kept
-        return failed_profile(_read_failure(exc, rows + ragged_count + undecodable), header=header)
+        if transient.classify(exc).transient:
+            raise
+        return _failed_read(exc, rows + ragged_count + undecodable, header)
     finally:
         blocks.close()
     if ragged:
@@ -1590,25 +1600,24 @@ def _line_of(row_text: str, head_text: str) -> int | None:
     return head_text.count("\n", 0, match.start()) + 1 if match else None
 
 
-# A read that fails part way is worth another read at the next crawl; these failures are not.
-TRANSIENT_PREFIX = "could not read the file"
+# What a file's bytes can be blamed for; any other failure of a read (S3 refusing it mid-read, an error
+# of the stream) is not cached with the file's ETag: the next crawl reads it again.
+_BAD_BYTES = (UnreadableFile, EOFError, zlib.error, gzip.BadGzipFile)
+
+
+def _failed_read(exc: BaseException, rows: int, header: str) -> FileProfile:
+    return failed_profile(_read_failure(exc, rows), header=header, read_failed=not isinstance(exc, _BAD_BYTES))
 
 
 def _read_failure(exc: BaseException, rows: int) -> str:
-    """Why a file could not be read to its end (the crawl caches every reason but TRANSIENT_PREFIX)."""
-    after = f" after {rows} data rows" if rows else ""
-    if isinstance(exc, UnreadableFile):
-        return str(exc)
-    if isinstance(exc, EOFError):
-        return f"gzip data is truncated{after}: {exc}"
-    if isinstance(exc, (zlib.error, gzip.BadGzipFile)):
-        return f"gzip data is corrupt{after}: {exc}"
-    return f"{TRANSIENT_PREFIX}: the read failed{after or ' before the first row'}: {_exception(exc)}"
+    """Why a file could not be read to its end, after ``rows`` data records: in the words of
+    ``source_file.unreadable_reason``, the one home of these texts, so the crawl and the loaders word a
+    failure the same way."""
+    from .source_file import SourceReadError, unreadable_reason  # source_file imports this module
 
-
-def _exception(exc: BaseException) -> str:
-    text = str(exc)
-    return text if text else type(exc).__name__
+    if isinstance(exc, SourceReadError):  # a keyed body (source_file.open_source): its reason, not the key again
+        return exc.reason
+    return unreadable_reason(exc, rows)
 
 
 def _read_head(stream: BinaryIO, size: int) -> tuple[bytes, bool]:
@@ -1637,11 +1646,11 @@ def _empty(header: str, problem: str) -> FileProfile:
     return FileProfile(fmt, reason, (), 0, 0, (problem,))
 
 
-def failed_profile(problem: str, *, header: str = "auto") -> FileProfile:
+def failed_profile(problem: str, *, header: str = "auto", read_failed: bool = False) -> FileProfile:
     """The profile of a file that could not be read (no columns, no rows; ``unreadable`` and the one
-    problem say why)."""
+    problem say why; ``read_failed`` when not for its bytes)."""
     fmt, reason = detect_format(b"", header=header)
-    return FileProfile(fmt, reason, (), 0, 0, (problem,), unreadable=problem)
+    return FileProfile(fmt, reason, (), 0, 0, (problem,), unreadable=problem, read_failed=read_failed)
 
 
 def profile_to_dict(profile: FileProfile) -> dict:
@@ -1660,6 +1669,7 @@ def profile_from_dict(data: dict) -> FileProfile:
         problems=tuple(data["problems"]),
         undecodable_rows=int(data.get("undecodable_rows", 0)),
         unreadable=str(data.get("unreadable", "")),
+        read_failed=bool(data.get("read_failed", False)),
     )
 
 

@@ -6,9 +6,13 @@ Counts are of every data record, ragged rows (wrong number of fields) included, 
 load or quarantine each record; how many are ragged is the ``sf.ragged_rows`` parameter.
 The entry is merged into the one in the catalog, so hand edits we do not manage survive, and it is
 only written when it changes (each write is a new table version). Files with problems are reported
-per file; the good files still make the entry. A file that cannot be read to its end (a failing GET or
-read, bad gzip, not text, a row over SF_MAX_FIELD_BYTES) is unreadable: reported with its reason in
-``CrawlReport.unreadable``, left out of the entry and of its counts (never counted as a short file).
+per file; the good files still make the entry. A file that cannot be read to its end (S3 refusing it,
+bad gzip, not text, a row over SF_MAX_FIELD_BYTES) is unreadable: reported with its reason (worded by
+``core/source_file.unreadable_reason``, as the loaders word it) in ``CrawlReport.unreadable``, left out
+of the entry and of its counts (never counted as a short file). A GET or read that breaks off for a
+reason that is not the file's (the connection reset, a timeout, throttling, a 5xx) is no verdict on the
+file: the table's crawl fails with ``TransientReadError`` naming the object, which the table step
+retries (``assets/hop.py``, ``core/transient.py``); what was profiled before it is cached for the retry.
 Rows holding bytes that are not valid in the file's encoding are records (the loaders quarantine them).
 Profiles are cached by ETag under
 ``_sf/profiles/<table>/`` so an unchanged file is not read again. Discovery (``discover_tables``)
@@ -26,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from sf_platform.core import catalog as cat
 from sf_platform.core import inference
@@ -34,13 +38,13 @@ from sf_platform.core.identifiers import TABLE_NAME
 from sf_platform.core.inference import CsvFormat, FileProfile, merge_columns
 from sf_platform.core.naming import classify_loose_key, is_data_key, partition_location, partition_values
 from sf_platform.core.registry import DeleteBehavior, Registry, TableConfig
+from sf_platform.core.source_file import SourceReadError, open_source
 from sf_platform.resources.aws import GlueCatalog, LandingBucket
 
 PROFILE_WORKERS = 8
 PROFILE_CACHE_ROOT = "_sf/profiles"
 # Profiles made by other code are not reused: the cache is keyed by the inference module's source.
 _INFERENCE_DIGEST = hashlib.sha256(Path(inference.__file__).read_bytes()).hexdigest()[:16]
-_TRANSIENT = (inference.TRANSIENT_PREFIX,)  # worth another read next crawl
 
 
 @dataclass
@@ -168,40 +172,47 @@ def _profiles(
     report: CrawlReport,
     use_cache: bool,
 ) -> dict[str, FileProfile]:
-    """Key -> profile of every object: from the cache when its ETag is unchanged, else read (in parallel)."""
+    """Key -> profile of every object: from the cache when its ETag is unchanged, else read (in parallel).
+    A read that breaks off (TransientReadError) cancels the reads not yet started and is raised once
+    the running ones end, after every profile made is cached: the retry reads only the rest."""
     cache = _ProfileCache(bucket, table, config) if use_cache else None
     found = cache.lookup(objects) if cache else {}
     report.profiles_reused = len(found)
     missing = [o for o in objects if o["Key"] not in found]
-    with ThreadPoolExecutor(max_workers=PROFILE_WORKERS, thread_name_prefix="crawl") as pool:
-        found.update(
-            zip(
-                [o["Key"] for o in missing],
-                pool.map(lambda o: profile_object(bucket, o["Key"], config), missing),
-                strict=True,
-            )
-        )
-    if cache:
-        note = cache.store(objects, found)
-        if note:
-            report.notes.append(note)
+    futures: list = []
+    try:
+        with ThreadPoolExecutor(max_workers=PROFILE_WORKERS, thread_name_prefix="crawl") as pool:
+            futures = [(o["Key"], pool.submit(profile_object, bucket, o["Key"], config)) for o in missing]
+            for key, future in futures:
+                if future.exception() is not None:  # waits for it
+                    for _, later in futures:
+                        later.cancel()
+                found[key] = future.result()  # raises its failure
+    finally:
+        found.update((k, f.result()) for k, f in futures if not f.cancelled() and f.exception() is None)
+        if cache:
+            note = cache.store([o for o in objects if o["Key"] in found], found)
+            if note:
+                report.notes.append(note)
     return found
 
 
 def profile_object(bucket: LandingBucket, key: str, config: TableConfig) -> FileProfile:
-    """One object's profile; a failing GET or read is a problem of that file (an unreadable profile),
-    not of the crawl. The object is opened again when a quoted value with line breaks needs bigger
-    blocks (see ``inference.iter_string_blocks``)."""
+    """One object's profile; S3 refusing it is a problem of that file (an unreadable profile, read again
+    next crawl), not of the crawl. A GET or read that breaks off for a reason that is not the file's
+    raises TransientReadError naming ``key`` (``source_file.open_source`` decides). The object is
+    opened again when a quoted value with line breaks needs bigger blocks (see
+    ``inference.iter_string_blocks``)."""
     opened = []
 
     def reopen():
-        opened.append(bucket.open(key))
+        opened.append(open_source(bucket, key))
         return opened[-1]
 
     try:
-        body = bucket.open(key)
-    except (ClientError, BotoCoreError) as exc:
-        return inference.failed_profile(f"{inference.TRANSIENT_PREFIX}: {exc}", header=config.header)
+        body = open_source(bucket, key)
+    except SourceReadError as exc:
+        return inference.failed_profile(exc.reason, header=config.header, read_failed=True)
     try:
         return inference.profile_stream(
             body,
@@ -257,7 +268,7 @@ class _ProfileCache:
         entries = {
             o["Key"]: {"etag": o["ETag"], "profile": inference.profile_to_dict(profiles[o["Key"]])}
             for o in objects
-            if not any(p.startswith(_TRANSIENT) for p in profiles[o["Key"]].problems)
+            if not profiles[o["Key"]].read_failed  # not the file's bytes: read again next crawl
         }
         if entries == self.entries:
             return ""

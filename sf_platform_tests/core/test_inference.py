@@ -487,28 +487,71 @@ def test_corrupt_gzip_is_a_problem():
     assert any("reading stopped" in p or "gzip" in p for p in result.problems)
 
 
-def test_a_failing_stream_does_not_raise():
-    class Broken(io.RawIOBase):
-        def __init__(self) -> None:
-            self.calls = 0
+class Breaks(io.RawIOBase):
+    """A stream whose first read answers ``first`` and every later one raises ``error``."""
 
-        def readable(self) -> bool:
-            return True
+    def __init__(self, first: bytes, error: Exception) -> None:
+        self.first, self.error, self.calls = first, error, 0
 
-        def read(self, size=-1) -> bytes:
-            self.calls += 1
-            if self.calls == 1:
-                return b"id,name\n1,a\n2,b\n"
-            raise OSError("connection reset")
+    def readable(self) -> bool:
+        return True
 
-    result = profile_stream(Broken(), head_bytes=16)  # the whole first read: the head is full
+    def read(self, size=-1) -> bytes:
+        self.calls += 1
+        if self.calls == 1:
+            return self.first
+        raise self.error
+
+
+@pytest.mark.parametrize("head_bytes", [16, 1 << 10], ids=["in the rows", "in the head"])
+@pytest.mark.parametrize(
+    "error",
+    [ConnectionResetError(104, "Connection reset by peer"), TimeoutError("The read operation timed out")],
+    ids=["reset", "timeout"],
+)
+def test_a_read_that_breaks_off_transiently_raises_never_a_short_or_unreadable_profile(error, head_bytes):
+    """Not the file's fault, so no verdict on it: the caller (the crawl) fails and is retried."""
+    with pytest.raises(type(error)):
+        profile_stream(Breaks(b"id,name\n1,a\n2,b\n", error), head_bytes=head_bytes)
+
+
+@pytest.mark.parametrize("head_bytes", [16, 1 << 10], ids=["in the rows", "in the head"])
+def test_a_read_that_fails_otherwise_is_unreadable_in_the_loaders_words(head_bytes):
+    from sf_platform.core.source_file import unreadable_reason
+
+    error = OSError("checksum mismatch")  # not transient (core/transient.py), not the bytes' fault either
+    result = profile_stream(Breaks(b"id,name\n1,a\n2,b\n", error), head_bytes=head_bytes)
     # A read that breaks part way is no partial profile: the file is unreadable, and says why.
     assert (result.rows, result.columns) == (0, ())
-    assert result.problems == ("could not read the file: the read failed before the first row: connection reset",)
+    assert result.problems == ("OSError: checksum mismatch",) == (unreadable_reason(error),)
     assert result.unreadable == result.problems[0]
-    assert profile_stream(Broken(), head_bytes=1 << 10).problems == (
-        "could not read the file: connection reset",
+    assert result.read_failed  # read again next crawl (not cached with the file's ETag)
+
+
+def test_bad_bytes_are_unreadable_as_the_loaders_word_them():
+    """A truncated gzip: the crawl's reason is the loaders' (source_file), and it is the file's fault."""
+    from sf_platform.core.conversion import TargetColumn
+    from sf_platform.core.registry import TableConfig
+    from sf_platform.core.source_file import (
+        PrefixedStream,
+        SourceReadError,
+        numbered_batches,
+        read_head,
+        read_layout,
     )
+
+    data = gzip.compress(b"id,name\n" + b"".join(b"%d,n%d\n" % (i, i) for i in range(300_000)))
+    cut = data[: len(data) * 2 // 3]
+    crawled = profile(cut)
+    assert crawled.unreadable.startswith("gzip data is truncated") and not crawled.read_failed
+    stream = io.BytesIO(cut)
+    head = read_head(stream)
+    layout = read_layout(head, TableConfig())
+    columns = [TargetColumn("id", "bigint"), TargetColumn("name", "string")]
+    with pytest.raises(SourceReadError) as loaded:
+        for _ in numbered_batches(PrefixedStream(head, stream), layout, columns, key="t/a.csv.gz"):
+            pass
+    assert crawled.unreadable == loaded.value.reason
 
 
 class Trickle(io.RawIOBase):
