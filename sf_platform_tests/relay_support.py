@@ -21,11 +21,14 @@ _REQUEST_LINE = re.compile(rb"(?:^|\r\n)(GET|PUT|POST|DELETE|HEAD) (/\S*) HTTP/1
 
 class ResettingRelay:
     """127.0.0.1:<port> -> ``target``; while ``armed``, a connection that has passed ``cut_bytes`` of
-    answers since is reset, at most ``max_resets`` times (None: always). ``requests`` lists the
-    (method, path) of the requests it passed, in order (what the client did, e.g. uploads)."""
+    answers (or ``cut_request_bytes`` of requests: an upload breaking off) since is reset, at most
+    ``max_resets`` times (None: always). ``requests`` lists the (method, path) of the requests it
+    passed, in order (what the client did, e.g. uploads and deletes)."""
 
-    def __init__(self, target: tuple[str, int], *, cut_bytes: int = 2 << 20, max_resets: int | None = None):
-        self.target, self.cut_bytes, self.max_resets = target, cut_bytes, max_resets
+    def __init__(self, target: tuple[str, int], *, cut_bytes: int | None = 2 << 20,
+                 cut_request_bytes: int | None = None, max_resets: int | None = None):
+        self.target, self.max_resets = target, max_resets
+        self.cut_bytes, self.cut_request_bytes = cut_bytes, cut_request_bytes
         self.armed, self.resets = False, 0
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
@@ -59,15 +62,17 @@ class ResettingRelay:
 
     def _pump(self, source: socket.socket, dest: socket.socket, answers: bool) -> None:
         passed = 0
+        client = dest if answers else source
         try:
             while chunk := source.recv(1 << 16):
                 if not answers:
                     self.requests += [(m.decode(), p.decode()) for m, p in _REQUEST_LINE.findall(chunk)]
-                passed = passed + len(chunk) if self.armed and answers else 0
-                if passed > self.cut_bytes and self._reset_now():
-                    # Closing with a zero linger sends RST; the other pump's recv on the same socket
-                    # would keep it open, so wake that one first (SHUT_RD sends nothing to the client).
-                    dest.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                limit = self.cut_bytes if answers else self.cut_request_bytes
+                passed = passed + len(chunk) if self.armed and limit is not None else 0
+                if limit is not None and passed > limit and self._reset_now():
+                    # Closing the client's socket with a zero linger sends RST; the other pump's recv
+                    # (on dest) would keep it open, so wake that one first (SHUT_RD sends nothing).
+                    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     dest.shutdown(socket.SHUT_RD)
                     break
                 dest.sendall(chunk)

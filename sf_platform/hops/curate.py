@@ -280,26 +280,37 @@ class _Work:
                 self.main.write(kept, partition)
 
     def curate(self, objects: Sequence[SourceObject], ledger: hub_ledger.HubLedger) -> None:
-        for source in _read_sources(self.ctx, objects):
-            if source.streamed:
-                self._streamed(source, ledger)
-                continue
-            if source.error:
-                self._failed(source, ledger)
-                continue
-            for batch in source.batches:
-                self.main.write(batch, source.partition)
-            self._done(source, ledger)
+        sources = _read_sources(self.ctx, objects)
+        try:
+            for source in sources:
+                if source.streamed:
+                    self._streamed(source, ledger)
+                    continue
+                if source.error:
+                    self._failed(source, ledger)
+                    continue
+                for batch in source.batches:
+                    self.main.write(batch, source.partition)
+                self._done(source, ledger)
+        finally:
+            sources.close()  # on a failure: the fetch threads stop now, not when the traceback is freed
 
     def _streamed(self, source: _Source, ledger: hub_ledger.HubLedger) -> None:
+        """A large object into data files of its own (``own``, uploaded as they fill). Whatever stops it
+        part way, its uploaded files are deleted and its reader is stopped here: an unreadable object
+        is reported and the others go on; any other failure (a TransientReadError: the read broke off,
+        which is not the file's fault) is raised as it is, for the step to retry."""
         own = DataFileWriter(self.iceberg, self.ctx.bucket, target_bytes=self.ctx.target_bytes)
         self.writers.append(own)
         try:
             for batch in source.batches:
                 own.write(batch, source.partition)
-        except SourceReadError as exc:
+        except BaseException as exc:
+            source.batches.close()  # the reader thread and the object's bodies, if the write failed
             own.abort()
             self.writers.remove(own)
+            if not isinstance(exc, SourceReadError):
+                raise
             source.error = exc.reason
             self._failed(source, ledger)
             return

@@ -146,3 +146,28 @@ def test_a_streamed_object_whose_read_breaks_off_leaves_no_partial_data_file(sta
     report = curate_table(broken_bucket, glue, "t", _config(), curated_database=curated)
     assert (report.rows, report.problems) == (rows, {})
     assert hub.require("t").scan().to_arrow().num_rows == rows
+
+
+def test_a_streamed_object_whose_upload_breaks_off_leaves_no_partial_file_and_no_reader(
+    stack_env, landing, glue, relay, monkeypatch
+):
+    """The write fails, not the read: the object's reader (a thread reading ahead, its S3 body) is
+    stopped at once, not when the failure's traceback is freed, and nothing uploaded stays behind."""
+    import threading
+
+    monkeypatch.setenv("SF_HUB_TARGET_FILE_MB", str(16 / 1024**2))
+    rows = ALONE_BYTES // 40 + 10_000
+    landing.put(BIG, _csv(rows))
+    crawl_table(landing, glue, "t", _config())
+    curated = columnar.curated_database(glue.database)
+    data_prefix = Hub(landing, glue, curated).location("t").removeprefix(f"s3://{landing.bucket}/") + "/data/"
+
+    relay.cut_bytes, relay.cut_request_bytes, relay.armed = None, 256 << 10, True  # every upload is reset
+    with pytest.raises(Exception) as failed:
+        curate_table(relayed_bucket(stack_env, landing.bucket, relay), glue, "t", _config(), curated_database=curated)
+    # Raised as it came (the connection closed under the upload): transient, for the step to retry.
+    assert relay.resets >= 1 and transient.classify(failed.value).transient, failed.value
+    # The failure and its traceback are still held here, yet the reader is gone.
+    assert [t.name for t in threading.enumerate() if t.name.startswith("curate-reader")] == []
+    assert [o["Key"] for o in landing.list_objects(data_prefix)] == []
+    assert [o["Key"] for o in landing.list_objects("_quarantine/")] == []
