@@ -41,6 +41,7 @@ import pyarrow as pa
 
 from sf_platform.hub.catalog import Hub, HubError
 from sf_platform.hub.conventions import COMPACTION, OPERATION, SOURCE_KEY
+from sf_platform.hub.stream import read_batches
 
 if TYPE_CHECKING:
     from pyiceberg.manifest import DataFile
@@ -69,18 +70,10 @@ class HubChanges:
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """The rows to insert, in ``schema`` (older files lacking newer columns read as null), one data
-        file at a time: memory is bounded by a file's row groups, not by the change."""
-        if not self._files:
-            return
-        from pyiceberg.expressions import AlwaysTrue
-        from pyiceberg.io.pyarrow import ArrowScan
-        from pyiceberg.table import FileScanTask
-
-        table = self._table
-        scan = ArrowScan(table.metadata, table.io, table.schema(), AlwaysTrue())
+        file at a time and ``hub.stream.BATCH_ROWS`` rows at a time: memory is bounded by a batch, not by
+        a file or the change."""
         for data_file in self._files:
-            for batch in scan.to_record_batches([FileScanTask(data_file)]):
-                yield _cast(batch, self.schema)
+            yield from read_batches(self._table, data_file, self.schema)
 
 
 def changes_since(table: Table, loaded_snapshot_id: int | None) -> HubChanges:
@@ -113,13 +106,6 @@ def _plain(t: pa.DataType) -> pa.DataType:
     if pa.types.is_large_binary(t):
         return pa.binary()
     return t
-
-
-def _cast(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    if batch.schema.equals(schema):
-        return batch
-    columns = [batch.column(f.name).cast(f.type) for f in schema]
-    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def _changes(table, snapshot_id, full, keys, schema, files) -> HubChanges:

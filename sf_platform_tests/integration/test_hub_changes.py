@@ -311,6 +311,39 @@ def test_expired_or_foreign_snapshot_means_full(hub):
     assert hub.changes_since("t", 12345).full  # never a snapshot of this table
 
 
+def test_rows_in_the_current_schema_by_field_id_in_bounded_batches(hub):
+    """Older files are read in the current schema: a renamed column keeps its values (matched by field
+    id), an added one reads as null, a widened one is cast; a file is read a few rows at a time."""
+    from pyiceberg.types import LongType
+
+    from sf_platform.hub.stream import read_batches
+
+    old = pa.schema([pa.field("id", pa.int32()), pa.field("name", pa.string()),
+                     pa.field(SOURCE_KEY, pa.string()), pa.field(ROW, pa.int64())])
+    table = hub.catalog().create_table(hub.identifier("t"), schema=old, location=hub.location("t"))
+    table.append(_rows("t/a.csv", range(0, 20)).cast(old), snapshot_properties=PROPS)
+    with table.update_schema() as update:
+        update.rename_column("name", "label")
+        update.update_column("id", field_type=LongType())
+        update.add_column("extra", LongType())
+    new = hub.require("t")
+    later = _rows("t/b.csv", range(20, 22)).rename_columns(["id", "label", SOURCE_KEY, ROW])
+    new.append(later.append_column("extra", pa.array([7, 8], pa.int64())), snapshot_properties=PROPS)
+
+    changes = hub.changes_since("t", None)
+    assert changes.schema.names == ["id", "label", SOURCE_KEY, ROW, "extra"]
+    assert changes.schema.field("id").type == pa.int64()
+    rows = pa.Table.from_batches(list(changes.batches()), schema=changes.schema).sort_by("id").to_pylist()
+    assert len(rows) == changes.rows == 22
+    assert rows[0] == {"id": 0, "label": "t/a.csv-0", SOURCE_KEY: "t/a.csv", ROW: 1, "extra": None}
+    assert rows[21] == {"id": 21, "label": "t/b.csv-21", SOURCE_KEY: "t/b.csv", ROW: 2, "extra": 8}
+
+    first = next(task.file for task in new.scan().plan_files() if task.file.record_count == 20)
+    batches = list(read_batches(new, first, changes.schema, batch_rows=7))
+    assert [b.num_rows for b in batches] == [7, 7, 6]
+    assert pa.Table.from_batches(batches).column("label").to_pylist() == [f"t/a.csv-{i}" for i in range(20)]
+
+
 def test_importing_definitions_does_not_import_pyiceberg():
     code = "import sys, sf_platform.definitions, sf_platform.hub.changes; print('pyiceberg' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
