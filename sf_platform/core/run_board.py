@@ -23,7 +23,7 @@ class Cell:
     state: str = QUEUED
     rows: int | None = None  # rows in the target after the hop (dagster/row_count)
     files: int | None = None  # organize: files in the table's folder
-    loaded: int | None = None  # rows this run added (rows_loaded / rows_written / rows_exported)
+    loaded: int | None = None  # rows this run added (rows_loaded / rows_written / rows_inserted / rows_exported)
     quarantined: int = 0
     quarantine_keys: list[str] = field(default_factory=list)
     started: float | None = None
@@ -79,7 +79,7 @@ class Board:
             cell.finished = _number(metadata.get("finished_at"), at)
             cell.rows = _int(metadata.get("dagster/row_count"))
             cell.files = _int(metadata.get("files"))
-            cell.loaded = _int(next((metadata[k] for k in ("rows_loaded", "rows_written", "rows_exported") if k in metadata), None))
+            cell.loaded = _int(next((metadata[k] for k in ("rows_loaded", "rows_written", "rows_inserted", "rows_exported") if k in metadata), None))
             cell.quarantined = _int(metadata.get("rows_quarantined")) or 0
             keys = metadata.get("quarantine_keys")
             cell.quarantine_keys = [str(k) for k in keys] if isinstance(keys, list) else []

@@ -136,16 +136,18 @@ def test_materialize_prints_a_line_per_hop_and_a_summary_and_logs_the_run_to_a_f
     # not a terminal: one plain line per finished (table, hop), then the summary
     assert "] region organize done: 1 file" in lines[0]
     assert [line.split("] ")[1].split()[:3] for line in lines[:3]] == [
-        ["region", "organize", "done:"], ["region", "crawl", "done:"], ["region", "mysql", "done:"]]
-    assert "region mysql done: 2 rows, 2 loaded, 1 quarantined" in done.stdout
+        ["region", "organize", "done:"], ["region", "crawl", "done:"], ["region", "curated", "done:"]]
+    # typed once, by curation: the bad row is quarantined there, MySQL loads the hub's 2 rows
+    assert "region curated done: 2 rows, 2 loaded, 1 quarantined" in done.stdout
+    assert "region mysql done: 2 rows, 2 loaded" in done.stdout
     head = next(line for line in lines if line.startswith("load_tables: run "))
     assert " succeeded in " in head and "4 of 4 hops done" in head, done.stdout
     table = lines[lines.index(head) + 2:lines.index(head) + 4]
-    assert table[0].split() == ["table", "organize", "crawl", "mysql", "curated"]
-    assert table[1].split() == ["region", "1", "file", "3", "2", "+2", "1q", "2", "+2", "1q"]
-    quarantine = f"s3://{env['SF_LANDING_BUCKET']}/_quarantine/mysql/region/"
-    assert f"  quarantined: region mysql: 1 row in {quarantine}" in done.stdout
-    assert f"check WARN: region mysql rows_reconcile: 1 of 3 rows quarantined: {quarantine}" in done.stdout
+    assert table[0].split() == ["table", "organize", "crawl", "curated", "mysql"]
+    assert table[1].split() == ["region", "1", "file", "3", "2", "+2", "1q", "2", "+2"]
+    quarantine = f"s3://{env['SF_LANDING_BUCKET']}/_quarantine/curated/region/"
+    assert f"  quarantined: region curated: 1 row in {quarantine}" in done.stdout
+    assert f"check WARN: region curated rows_reconcile: 1 of 3 rows quarantined: {quarantine}" in done.stdout
     assert done.stderr == ""
     log = _log_of(done.stdout)
     assert log.parent == Path(env["SF_STATE_DIR"]) / "logs" and log.name == head.split()[2] + ".log"
@@ -192,7 +194,7 @@ def test_materialize_on_a_terminal_draws_a_live_table_of_every_table_and_hop(use
     assert frames, screen
     final = frames[-1]
     header = next(line for line in final.splitlines() if "organize" in line)
-    assert [w for w in header.replace("┃", " ").split()] == ["table", "organize", "crawl", "mysql", "curated", "time"]
+    assert [w for w in header.replace("┃", " ").split()] == ["table", "organize", "crawl", "curated", "mysql", "time"]
     rows = {line.replace("│", " ").split()[0]: line.replace("│", " ").split()[1:] for line in final.splitlines()
             if line.startswith("│")}
     assert rows["region"][:4] == ["1", "file", "2", "2"]
