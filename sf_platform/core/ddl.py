@@ -14,8 +14,6 @@ from .identifiers import MAX_NAME_CHARS, normalize_name, quote_mysql, quote_snow
 
 # Every mirrored row records the S3 object it came from, so a replaced object's rows can be removed.
 SOURCE_KEY_COLUMN = "_sf_source_key"
-MYSQL_LEDGER_TABLE = "_sf_ledger"
-SNOWFLAKE_LEDGER_TABLE = "_SF_LEDGER"
 SOURCE_KEY_MYSQL_TYPE = "VARCHAR(1024)"
 
 # MySQL rows are keyed by (source id, row): the source id is a hash of the object key
@@ -159,44 +157,6 @@ def mysql_load_data(database: str, table: str, columns: Sequence[str], constants
     )
 
 
-def mysql_delete_sources(database: str, table: str, count: int) -> str:
-    """Delete the rows of ``count`` source objects: ``count`` ``%s`` parameters, each a source id (one
-    key range each). Identifiers are escaped for a statement run with parameters."""
-    if count < 1:
-        raise ValueError("at least one source id")
-    ids = ", ".join(["%s"] * count)
-    where = f"{_q_params(MYSQL_SOURCE_ID_COLUMN)} IN ({ids})"
-    return f"DELETE FROM {_ref_for_params(database, table)} WHERE {where}"
-
-
-MYSQL_LEDGER_COLUMNS = (
-    "table_name", "object_key", "etag", "rows_loaded", "rows_quarantined", "bytes", "run_id",
-)
-
-
-def mysql_ledger_upsert(database: str, count: int) -> str:
-    """Write ``count`` ledger rows in one statement, each replacing the object's row if there is one:
-    ``count`` groups of ``%s`` parameters in the order of ``MYSQL_LEDGER_COLUMNS``."""
-    if count < 1:
-        raise ValueError("at least one ledger row")
-    row = "(" + ", ".join(["%s"] * len(MYSQL_LEDGER_COLUMNS)) + ")"
-    updates = ", ".join(f"{c} = VALUES({c})" for c in MYSQL_LEDGER_COLUMNS[2:])
-    return (
-        f"INSERT INTO {_ref_for_params(database, MYSQL_LEDGER_TABLE)} ({', '.join(MYSQL_LEDGER_COLUMNS)}) "
-        f"VALUES {', '.join([row] * count)} "
-        f"ON DUPLICATE KEY UPDATE {updates}, loaded_at = CURRENT_TIMESTAMP(6)"
-    )
-
-
-def _q_params(name: str) -> str:
-    # pymysql formats a statement run with parameters with ``%``: a ``%`` in a name must be doubled.
-    return quote_mysql(name).replace("%", "%%")
-
-
-def _ref_for_params(database: str, table: str) -> str:
-    return f"{_q_params(database)}.{_q_params(table)}"
-
-
 def mysql_add_column(database: str, table: str, column: ColumnSpec) -> str:
     return (
         f"ALTER TABLE {quote_mysql(database)}.{quote_mysql(table)} "
@@ -208,22 +168,6 @@ def mysql_modify_column(database: str, table: str, name: str, mysql_type: str) -
     return (
         f"ALTER TABLE {quote_mysql(database)}.{quote_mysql(table)} "
         f"MODIFY COLUMN {quote_mysql(name)} {mysql_type} NULL"
-    )
-
-
-def mysql_ledger_table(database: str) -> str:
-    return (
-        f"CREATE TABLE IF NOT EXISTS {quote_mysql(database)}.{quote_mysql(MYSQL_LEDGER_TABLE)} (\n"
-        "  `table_name` VARCHAR(64) NOT NULL,\n"
-        "  `object_key` VARCHAR(1024) NOT NULL,\n"
-        "  `etag` VARCHAR(128) NOT NULL,\n"
-        "  `rows_loaded` BIGINT NOT NULL,\n"
-        "  `rows_quarantined` BIGINT NOT NULL,\n"
-        "  `bytes` BIGINT NOT NULL,\n"
-        "  `loaded_at` DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),\n"
-        "  `run_id` VARCHAR(64) NOT NULL,\n"
-        "  PRIMARY KEY (`table_name`, `object_key`(512))\n"
-        ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
     )
 
 
@@ -264,18 +208,3 @@ def snowflake_alter_column_type(database: str, schema: str, table: str, name: st
 
 def snowflake_table_ref(database: str, schema: str, table: str) -> str:
     return ".".join(quote_snowflake(snowflake_name(p)) for p in (database, schema, table))
-
-
-def snowflake_ledger_table(database: str, schema: str) -> str:
-    return (
-        f"CREATE TABLE IF NOT EXISTS {snowflake_table_ref(database, schema, SNOWFLAKE_LEDGER_TABLE)} (\n"
-        '  "TABLE_NAME" VARCHAR NOT NULL,\n'
-        '  "OBJECT_KEY" VARCHAR NOT NULL,\n'
-        '  "ETAG" VARCHAR NOT NULL,\n'
-        '  "ROWS_LOADED" NUMBER(38,0) NOT NULL,\n'
-        '  "ROWS_QUARANTINED" NUMBER(38,0) NOT NULL,\n'
-        '  "BYTES" NUMBER(38,0) NOT NULL,\n'
-        '  "LOADED_AT" TIMESTAMP_NTZ NOT NULL,\n'
-        '  "RUN_ID" VARCHAR NOT NULL\n'
-        ")"
-    )

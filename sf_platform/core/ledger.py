@@ -1,9 +1,10 @@
-"""The load ledger model: which S3 objects a target already holds, and what a run must do.
+"""The hub's load plan: which S3 objects a hub table already holds, and what a curate run must do.
 
-Each target keeps a ledger table of (table, object key, ETag, rows) written in the same transaction as
-the rows themselves. Comparing the bucket listing with the ledger says, per object: load it (new),
-reload it (same key, new ETag: delete its old rows first), skip it (unchanged), or drop its rows
-(object deleted). Pure: the SQL that reads and writes ledgers lives with each target.
+The hub keeps a ledger of (object key, ETag, rows) committed in the same Iceberg snapshot as the rows
+(``hub/ledger.py``). Comparing the bucket listing with it says, per object: curate it (new), replace it
+(same key, new ETag: its old rows go in the same commit), skip it (unchanged), or drop its rows (object
+deleted). MySQL and Snowflake never list the bucket: their ledgers hold the hub snapshot they loaded
+(``hops/sink.py``). Pure: reading and writing the hub's ledger lives in ``hub/ledger.py``.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def source_id(key: str) -> int:
 
 
 def plan_loads(objects: Iterable[SourceObject], ledger: Mapping[str, LedgerEntry]) -> LoadPlan:
-    """Compare the objects under a table prefix with the target's ledger for that table."""
+    """Compare the objects under a table prefix with the hub table's ledger."""
     new, replaced, unchanged = [], [], []
     seen = set()
     for obj in sorted(objects, key=lambda o: o.key):

@@ -47,26 +47,6 @@ def test_mysql_load_data_statement():
     assert ddl.mysql_load_data("d", "t", ["a"], []).endswith("(`a`)")
 
 
-def test_mysql_delete_sources_statement():
-    assert ddl.mysql_delete_sources("sf_db", "mem%ber", 3) == (
-        "DELETE FROM `sf_db`.`mem%%ber` WHERE `_sf_source_id` IN (%s, %s, %s)"
-    )
-    with pytest.raises(ValueError):
-        ddl.mysql_delete_sources("d", "t", 0)
-
-
-def test_mysql_ledger_upsert_statement():
-    sql = ddl.mysql_ledger_upsert("sf_db", 2)
-    row = "(%s, %s, %s, %s, %s, %s, %s)"
-    assert sql == (
-        "INSERT INTO `sf_db`.`_sf_ledger` "
-        "(table_name, object_key, etag, rows_loaded, rows_quarantined, bytes, run_id) "
-        f"VALUES {row}, {row} ON DUPLICATE KEY UPDATE etag = VALUES(etag), rows_loaded = VALUES(rows_loaded), "
-        "rows_quarantined = VALUES(rows_quarantined), bytes = VALUES(bytes), run_id = VALUES(run_id), "
-        "loaded_at = CURRENT_TIMESTAMP(6)"
-    )
-
-
 @pytest.mark.parametrize(
     ("names", "expected"),
     [
@@ -172,20 +152,6 @@ def test_snowflake_create_table_upper_cases_and_quotes_names():
 
 def test_snowflake_table_ref():
     assert ddl.snowflake_table_ref("db", "raw", 'x"y') == '"DB"."RAW"."X""Y"'
-
-
-def test_ledger_tables():
-    mysql = ddl.mysql_ledger_table("sf_db")
-    assert mysql.startswith("CREATE TABLE IF NOT EXISTS `sf_db`.`_sf_ledger` (")
-    for column in ("table_name", "object_key", "etag", "rows_loaded", "rows_quarantined", "bytes", "loaded_at", "run_id"):
-        assert f"`{column}`" in mysql
-    assert "PRIMARY KEY (`table_name`, `object_key`(512))" in mysql
-    assert "utf8mb4" in mysql
-
-    snowflake = ddl.snowflake_ledger_table("sf_db", "raw")
-    assert snowflake.startswith('CREATE TABLE IF NOT EXISTS "SF_DB"."RAW"."_SF_LEDGER" (')
-    for column in ("TABLE_NAME", "OBJECT_KEY", "ETAG", "ROWS_LOADED", "ROWS_QUARANTINED", "BYTES", "LOADED_AT", "RUN_ID"):
-        assert f'"{column}"' in snowflake
 
 
 def test_ddl_refuses_names_mysql_cannot_hold():

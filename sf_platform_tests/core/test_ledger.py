@@ -1,4 +1,4 @@
-"""The load ledger: what a run must load, reload, skip or remove; and where rejected rows are kept."""
+"""The hub's load plan: what a curate run must curate, replace, skip or remove; and where rejected rows are kept."""
 
 from __future__ import annotations
 
@@ -109,20 +109,20 @@ def test_every_object_and_ledger_entry_lands_in_exactly_one_bucket(listing, ledg
 
 
 def test_quarantine_key_names_target_table_object_and_version():
-    key = quarantine_key("mysql", "member", "member/MEMBER_202508291511.csv", "0123456789abcdef0123")
-    assert key == "_quarantine/mysql/member/member/MEMBER_202508291511.csv.0123456789ab.rejected.csv"
+    key = quarantine_key("curated", "member", "member/MEMBER_202508291511.csv", "0123456789abcdef0123")
+    assert key == "_quarantine/curated/member/member/MEMBER_202508291511.csv.0123456789ab.rejected.csv"
 
 
 def test_quarantine_key_is_the_same_for_quoted_and_bare_etags():
-    quoted = quarantine_key("snowflake", "member", "member/a.csv", '"0123456789abcdef"')
-    bare = quarantine_key("snowflake", "member", "member/a.csv", "0123456789abcdef")
+    quoted = quarantine_key("curated", "member", "member/a.csv", '"0123456789abcdef"')
+    bare = quarantine_key("curated", "member", "member/a.csv", "0123456789abcdef")
     assert quoted == bare
     assert '"' not in quoted
 
 
 def test_a_new_object_version_gets_a_new_quarantine_file():
-    a = quarantine_key("mysql", "member", "member/a.csv", "aaaaaaaaaaaa1")
-    b = quarantine_key("mysql", "member", "member/a.csv", "bbbbbbbbbbbb1")
+    a = quarantine_key("curated", "member", "member/a.csv", "aaaaaaaaaaaa1")
+    b = quarantine_key("curated", "member", "member/a.csv", "bbbbbbbbbbbb1")
     assert a != b
 
 
