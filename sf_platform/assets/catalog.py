@@ -1,6 +1,6 @@
 """The crawl hop: one ``glue/<db>/<table>`` catalog entry per registered table, and its checks: the landed
 files' columns fit it (``files_match_catalog``, blocking: the loads of that table wait), and every file
-could be read (``files_readable``, a WARN naming the unreadable files; the loads go on without them)."""
+could be read (``files_readable``, a WARN naming the unreadable files; curation goes on without them)."""
 
 from __future__ import annotations
 
@@ -57,8 +57,10 @@ class CrawlHop(Hop):
             dg.AssetCheckSpec(
                 FILES_READABLE, asset=self.key(table),
                 description="Every landed file could be read by the crawl (WARN naming the unreadable ones: "
-                "bad gzip, not text, a row over SF_MAX_FIELD_BYTES, a failed GET). They are left out of "
-                "recordCount and of every load, and loaded once a readable version replaces them.",
+                "S3 refusing the object, a bad gzip, not text, a row over SF_MAX_FIELD_BYTES). They are left "
+                "out of recordCount and of the hub (so of every target), and curated once a readable version "
+                "replaces them. A read that breaks off (reset, timeout, throttling, 5xx) is no verdict on a "
+                "file: the crawl fails and the step retries it.",
             ),
         ]
 
@@ -170,8 +172,8 @@ def files_readable_result(key: dg.AssetKey, unreadable: dict[str, str], source: 
 
 def _cached_unreadable(landing, table: str) -> dict[str, str] | None:
     """Key -> reason of the files the last crawl found unreadable and that are still there unchanged
-    (from its profile cache); None when there is no cache. A GET that failed is not cached: only a
-    materialization's check sees those."""
+    (from its profile cache); None when there is no cache. A file S3 refused is not cached (``read_failed``:
+    not its bytes' fault, read again next crawl): only a materialization's check sees those."""
     data = landing.read_json(f"{PROFILE_CACHE_ROOT}/{table}/profiles.json")
     files = data.get("files") if isinstance(data, dict) else None
     if not isinstance(files, dict):

@@ -1,4 +1,4 @@
-"""The table chain as Dagster assets: every registered table's s3 → glue → mysql / snowflake / curated
+"""The table chain as Dagster assets: every registered table's s3 → glue → curated → mysql / snowflake
 assets, built from the registry, materialized by one step per run (see ``assets/hop.py``)."""
 
 from __future__ import annotations

@@ -2,18 +2,18 @@
 
 What a Glue crawler does, but over all rows, with the registry's overrides re-applied on every crawl,
 the table's schema change policy honoured, and hive partitions registered (with their own counts).
-Counts are of every data record, ragged rows (wrong number of fields) included, since the loaders
-load or quarantine each record; how many are ragged is the ``sf.ragged_rows`` parameter.
+Counts are of every data record, ragged rows (wrong number of fields) included, since curation
+keeps or quarantines each record; how many are ragged is the ``sf.ragged_rows`` parameter.
 The entry is merged into the one in the catalog, so hand edits we do not manage survive, and it is
 only written when it changes (each write is a new table version). Files with problems are reported
 per file; the good files still make the entry. A file that cannot be read to its end (S3 refusing it,
 bad gzip, not text, a row over SF_MAX_FIELD_BYTES) is unreadable: reported with its reason (worded by
-``core/source_file.unreadable_reason``, as the loaders word it) in ``CrawlReport.unreadable``, left out
+``core/source_file.unreadable_reason``, as curation words it) in ``CrawlReport.unreadable``, left out
 of the entry and of its counts (never counted as a short file). A GET or read that breaks off for a
 reason that is not the file's (the connection reset, a timeout, throttling, a 5xx) is no verdict on the
 file: the table's crawl fails with ``TransientReadError`` naming the object, which the table step
 retries (``assets/hop.py``, ``core/transient.py``); what was profiled before it is cached for the retry.
-Rows holding bytes that are not valid in the file's encoding are records (the loaders quarantine them).
+Rows holding bytes that are not valid in the file's encoding are records (curation quarantines them).
 Profiles are cached by ETag under
 ``_sf/profiles/<table>/`` so an unchanged file is not read again. Discovery (``discover_tables``)
 profiles prefixes the registry does not know and proposes entries for them.

@@ -4,9 +4,12 @@ curated Glue database (``sf_platform/hub``), typed once: the MySQL and Snowflake
 Rows are parsed and typed against the catalog in Arrow (``core.source_file``, ``core.conversion``), each
 with its source key and 1-based data row number (``_sf_source_key``, ``_sf_row``) and its hive partition
 values. Ragged rows and rows that cannot be typed are quarantined once, here, with line and reason
-(``_quarantine/curated/<table>/<key>.<etag>.rejected.csv``). An object that cannot be read (a GET failing,
-bad gzip, not text, a row over SF_MAX_FIELD_BYTES) is reported in ``problems`` with one quarantine record
-per version and left out; the run goes on with the other objects, and the next run tries it again.
+(``_quarantine/curated/<table>/<key>.<etag>.rejected.csv``). An object that cannot be read (S3 refusing
+it, bad gzip, not text, a row over SF_MAX_FIELD_BYTES) is reported in ``problems`` with one quarantine
+record per version and left out; the run goes on with the other objects, and the next run tries it
+again. A read that breaks off for a reason that is not the file's (a reset, a timeout, throttling, a
+5xx: ``TransientReadError``) is no verdict on it: the table fails as transient, nothing is committed,
+and the step retries it (``assets/hop.py``).
 
 Exactly once, in one commit: the hub ledger (``hub.ledger``: which (key, ETag) the table holds) is
 compared with the listing; the rows of every new and replaced object go into data files of the target
@@ -14,15 +17,15 @@ size (``hub.files``), and ONE snapshot removes the data files holding rows of re
 objects, adds the rewritten rest of those files and the new files, and points at the new ledger. A run
 killed before that commit leaves only unreferenced files (removed as orphans); after it, everything is
 there. A commit that loses a race with another writer is planned again from the new head (at most
-``COMMIT_ATTEMPTS`` times). A deleted object's rows are removed as the MySQL and Snowflake mirrors
-remove them (the registry's ``delete_behavior`` governs catalog entries and partitions, in the crawl);
-a loaded object replaced by a version that cannot be read loses its stale rows.
+``COMMIT_ATTEMPTS`` times). A deleted object's rows are removed, and leave MySQL and Snowflake with their
+next load (the registry's ``delete_behavior`` governs catalog entries and partitions, in the crawl);
+a curated object replaced by a version that cannot be read loses its stale rows.
 
 Small objects are fetched and typed a few at a time ahead of the writer (at most ``FETCH_AHEAD`` objects
 or ``READ_AHEAD_BYTES``), and typed whole before any of their rows is written; an object of
-``ALONE_BYTES`` or more is streamed in bounded memory into data files of its own, dropped if it breaks
-off part way. Then upkeep (``hub.maintenance``): compaction when small files pile up, snapshot expiry,
-orphan removal.
+``ALONE_BYTES`` or more is streamed in bounded memory into data files of its own, which are deleted if
+anything stops it part way (then it is unreadable, or the table fails as transient, as above). Then
+upkeep (``hub.maintenance``): compaction when small files pile up, snapshot expiry, orphan removal.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ fastest way into MySQL we measured; each row carries its object's key, its row n
 source id. Rows are keyed by (source id, row): deleting an object's rows is one key range, and no row
 can be in the table twice.
 
-The table's columns come from the Glue catalog entry as before (``mysql_columns``), so the
+The table's columns come from the Glue catalog entry (``hops/mysql_columns.py``), so the
 ``mysql_matches_catalog`` check compares like with like. New catalog columns are added and widened
 ones widened in place; a change MySQL cannot make without losing data fails naming the column, or
 rebuilds the table when the registry says ``mysql: {on_incompatible_change: rebuild}``.

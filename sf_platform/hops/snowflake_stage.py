@@ -7,7 +7,8 @@
   directory of the internal stage that belongs to this call alone (``<table>/<run id>/<nonce>/``), and
   one COPY loads that directory (fakesnow cannot combine an internal stage with ``FILES``). Files are
   fetched ``GROUP_FILES`` at a time on ``DOWNLOADERS`` threads and deleted locally once PUT, so the
-  worker's disk holds one group (the hub writes files of its target size, default 128 MB). COPY purges what it loads; ``clean`` removes what a failed call left.
+  worker's disk holds one group (the hub writes files of its target size, default 128 MB). COPY purges
+  what it loads; ``clean`` removes what a failed call left.
 
 Either way the rows COPY reports must equal the rows the hub says the files hold, or the statement's
 transaction is rolled back by the caller's error.
