@@ -2,9 +2,9 @@
 fakesnow): one bad file never blocks the rest, and every hop still reconciles.
 
 One table with three good files (one of them with a ragged row), a truncated .csv.gz and random binary
-named .csv. The truncated gzip is streamed (read-ahead limits lowered) and shares its load batch with
-good files, so it breaks off after some of its rows were already sent: the batch must be redone without
-it, leaving none of its rows. Then the truncated gzip is replaced by a good file and the next run loads it.
+named .csv. Curation reads the files: the truncated gzip breaks off after many of its rows were typed,
+and none of them may reach the hub; both bad files are named with their reason and quarantined once,
+the good ones are curated. Then the truncated gzip is replaced by a good file and the next run loads it.
 MySQL and Snowflake load from the hub (curated): they never read the files, and hold exactly the hub's rows.
 """
 
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.integration
 
 TABLE = "events"
 REGISTRY = parse_registry({"tables": {TABLE: {"targets": ["mysql", "snowflake"]}}})
-CUT_ROWS = 1_000_000  # the cut gzip yields whole blocks (MySQL 256 KiB, Snowflake 4 MiB) before it breaks off
+CUT_ROWS = 1_000_000  # the cut gzip (3.5 MB) yields many blocks of rows before it breaks off
 
 
 def _rows(first: int, count: int) -> bytes:
@@ -109,7 +109,7 @@ def test_bad_files_are_named_and_skipped_while_the_good_ones_load_and_reconcile(
     assert glue_meta["unreadable_file_count"].value == 2
     assert glue.get_table(TABLE)["Parameters"]["recordCount"] == "150"
 
-    targets = {  # the loaders that read the files (MySQL and Snowflake load from the hub: checked below)
+    targets = {  # the hops that read the files (MySQL and Snowflake load from the hub: checked below)
         "curated": curated_key(TABLE),
     }
     for target, key in targets.items():
@@ -233,34 +233,3 @@ def test_a_failed_mysql_rebuild_leaves_no_staging_table(landing, glue, mysql, mo
     )
     assert not [t for (t,) in tables if t.startswith(("_sf_stage_", "_sf_old_"))], tables
     assert _mysql_ids(mysql) == list(range(1, 11))  # the live table is untouched
-
-
-def test_copy_verified_removes_its_copy_when_verifying_or_copying_raises(landing, monkeypatch):
-    from sf_platform.resources.aws import LandingBucket
-
-    landing.put("SRC_202509011200.csv", b"id\n1\n")
-    source = landing.head("SRC_202509011200.csv")
-    real_copy = LandingBucket._copy
-
-    def copy_of_the_real_version(self, source_key, dest_key, size, etag):
-        return real_copy(self, source_key, dest_key, size, source["ETag"])
-
-    def unreachable(self, *args, **kwargs):
-        raise ConnectionError("connection reset while reading the copy")
-
-    # The source as listed carries an ETag that is no MD5 of its bytes (multipart, SSE-KMS): the copy's
-    # ETag differs, so copy_verified compares contents, and that read breaks.
-    monkeypatch.setattr(LandingBucket, "_copy", copy_of_the_real_version)
-    monkeypatch.setattr(LandingBucket, "same_content", unreachable)
-    with pytest.raises(ConnectionError):
-        landing.copy_verified("SRC_202509011200.csv", "src/verify.csv", {**source, "ETag": '"0123-2"'})
-    assert landing.head("src/verify.csv") is None and landing.head("SRC_202509011200.csv") is not None
-
-    def copy_then_break(self, source_key, dest_key, size, etag):
-        real_copy(self, source_key, dest_key, size, etag)
-        raise ConnectionError("connection reset after the copy was made")
-
-    monkeypatch.setattr(LandingBucket, "_copy", copy_then_break)
-    with pytest.raises(ConnectionError):
-        landing.copy_verified("SRC_202509011200.csv", "src/copy.csv", source)
-    assert landing.head("src/copy.csv") is None and landing.head("SRC_202509011200.csv") is not None
