@@ -17,7 +17,7 @@ from sf_platform.core.inference import UnreadableFile, profile_from_dict
 from sf_platform.core.naming import is_data_key
 from sf_platform.core.registry import TableConfig
 from sf_platform.core.source_file import SourceReadError, open_source, read_head, read_layout
-from sf_platform.hops.crawl import PROFILE_CACHE_ROOT, CrawlReport, crawl_table
+from sf_platform.hops.crawl import CrawlReport, crawl_table, profile_cache_key
 
 FILES_MATCH_CATALOG = "files_match_catalog"
 FILES_READABLE = "files_readable"
@@ -174,7 +174,7 @@ def _cached_unreadable(landing, table: str) -> dict[str, str] | None:
     """Key -> reason of the files the last crawl found unreadable and that are still there unchanged
     (from its profile cache); None when there is no cache. A file S3 refused is not cached (``read_failed``:
     not its bytes' fault, read again next crawl): only a materialization's check sees those."""
-    data = landing.read_json(f"{PROFILE_CACHE_ROOT}/{table}/profiles.json")
+    data = landing.read_json(profile_cache_key(table))
     files = data.get("files") if isinstance(data, dict) else None
     if not isinstance(files, dict):
         return None

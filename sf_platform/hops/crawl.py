@@ -43,6 +43,11 @@ from sf_platform.resources.aws import GlueCatalog, LandingBucket
 
 PROFILE_WORKERS = 8
 PROFILE_CACHE_ROOT = "_sf/profiles"
+
+
+def profile_cache_key(table: str) -> str:
+    """The S3 key of ``table``'s crawl profile cache (one home for its layout: crawl, checks, sensor)."""
+    return f"{PROFILE_CACHE_ROOT}/{table}/profiles.json"
 # Profiles made by other code are not reused: the cache is keyed by the inference module's source.
 _INFERENCE_DIGEST = hashlib.sha256(Path(inference.__file__).read_bytes()).hexdigest()[:16]
 
@@ -229,7 +234,7 @@ def profile_object(bucket: LandingBucket, key: str, config: TableConfig) -> File
 def crawled_etags(bucket: LandingBucket, table: str) -> dict[str, str]:
     """Object key -> ETag of every file the last crawl of ``table`` profiled (from its profile cache;
     {} when there is none): what the sensor's first tick takes as already done."""
-    data = bucket.read_json(f"{PROFILE_CACHE_ROOT}/{table}/profiles.json")
+    data = bucket.read_json(profile_cache_key(table))
     files = data.get("files") if isinstance(data, dict) else None
     if not isinstance(files, dict):
         return {}
@@ -242,7 +247,7 @@ class _ProfileCache:
 
     def __init__(self, bucket: LandingBucket, table: str, config: TableConfig) -> None:
         self.bucket = bucket
-        self.key = f"{PROFILE_CACHE_ROOT}/{table}/profiles.json"
+        self.key = profile_cache_key(table)
         self.fingerprint = json.dumps(
             [_INFERENCE_DIGEST, config.header, list(config.columns), config.encoding, inference.max_field_bytes()]
         )

@@ -30,7 +30,7 @@ from sf_platform.core.naming import classify_loose_key, is_data_key, is_hidden_n
 from sf_platform.core.registry import Registry
 from sf_platform.core.s3_events import objects_of_message
 from sf_platform.core.sensor_cursor import Cursor, ListedObject
-from sf_platform.hops.crawl import PROFILE_CACHE_ROOT, crawled_etags
+from sf_platform.hops.crawl import PROFILE_CACHE_ROOT, crawled_etags, profile_cache_key
 from sf_platform.resources.aws import LandingBucket, LandingEvents
 
 EVENTS_PER_TICK = 1000  # S3 notifications read per tick (10 per SQS call); more wait for the next tick
@@ -110,11 +110,6 @@ def read_events(
 
 def _listed(obj: dict) -> ListedObject:
     return ListedObject(obj["Key"], obj["ETag"], obj["LastModified"])
-
-
-def profile_cache_key(table: str) -> str:
-    """Where the crawl of ``table`` keeps its profiles (``crawled_etags`` reads it)."""
-    return f"{PROFILE_CACHE_ROOT}/{table}/profiles.json"
 
 
 def run_key(table: str, objects: list[ListedObject]) -> str:
