@@ -1,12 +1,13 @@
 """One step for many tables: the frame every table asset is built on.
 
-A *hop* (organize, crawl, MySQL, Snowflake, curated) knows how to bring one table one step further and
+A *hop* (organize, crawl, curated, MySQL, Snowflake) knows how to bring one table one step further and
 which checks judge the result. ``build_table_step`` turns a list of hops into ONE subsettable
 multi-asset: one step per run, whatever the number of tables and checks, so a run's cost is its data,
 not its process start-ups (a step costs about a second of start-up and Dagster bookkeeping; the demo
-had 61 of them). Inside the step each table runs its hops in order on a small thread pool (the hops
-wait on S3, MySQL and Snowflake far more than they compute), and its checks are evaluated right after
-its materialization and yielded with it.
+had 61 of them). Inside the step each table runs its hops one after another, each after the hops it
+``requires`` (``in_requires_order``: whatever order a caller lists them in, so any subset of hops or
+assets works), with the tables on a small thread pool (the hops wait on S3, MySQL and Snowflake far more
+than they compute); a table's checks are evaluated right after its materialization and yielded with it.
 
 One table's failure never blocks another's: a hop that fails marks that table's later hops skipped,
 every other table goes on, and the step fails at the end naming each failed table, hop and reason
@@ -23,7 +24,7 @@ import logging
 import queue
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +46,9 @@ PROGRESS = logging.getLogger("sf_platform.progress")
 
 
 class StepConfig(dg.Config):
-    full_refresh: bool = False  # MySQL: rebuild into a staging table and swap it in atomically
+    # MySQL and Snowflake: load the hub's whole table into a new table and swap it in atomically, instead
+    # of only the changes since the snapshot they hold
+    full_refresh: bool = False
 
 
 @dataclass
@@ -153,6 +156,7 @@ def build_table_step(
     name: str, hops: list[Hop], registry: Registry, groups: Mapping[str, str], *, description: str = ""
 ) -> dg.AssetsDefinition:
     """One subsettable multi-asset over every (table, hop) pair the registry asks for."""
+    hops = in_requires_order(hops)
     with _gc_paused():
         specs, check_specs, where = [], [], {}
         for table, config in registry.tables.items():
@@ -175,6 +179,26 @@ def build_table_step(
             yield from _run(context, config, hops, registry, where)
 
     return table_step
+
+
+def in_requires_order(hops: Sequence[Hop]) -> list[Hop]:
+    """``hops`` with each after the hops it ``requires`` (those among ``hops``; the others belong to
+    another step), otherwise in the order given: a stable topological order. A cycle is a definition
+    error naming the hops left waiting."""
+    present = {h.name for h in hops}
+    ordered: list[Hop] = []
+    waiting = list(hops)
+    while waiting:
+        placed = {h.name for h in ordered}
+        ready = next((h for h in waiting if all(r in placed or r not in present for r in h.requires)), None)
+        if ready is None:
+            raise dg.DagsterInvalidDefinitionError(
+                "hops whose requires can never be met (a cycle): "
+                + "; ".join(f"{h.name} requires {', '.join(h.requires)}" for h in waiting)
+            )
+        waiting.remove(ready)
+        ordered.append(ready)
+    return ordered
 
 
 @contextlib.contextmanager
@@ -212,7 +236,7 @@ def _plan(context: dg.AssetExecutionContext, hops: list[Hop], where: dict) -> di
     for check_key in context.selected_asset_check_keys:
         checks_by_key.setdefault(check_key.asset_key, set()).add(check_key.name)
     work: dict[str, _Work] = {}
-    for hop in hops:  # in chain order
+    for hop in hops:  # in requires order
         for key, (owner, table) in where.items():
             if owner is not hop or (key not in selected and key not in checks_by_key):
                 continue

@@ -1,11 +1,13 @@
 """The table step on the real stack: one step per run for many tables, each table on its own.
 
 A run touches only its tables; a table whose load fails is reported while the others load and are
-checked; checks ride along with their materializations and can run on their own.
+checked; checks ride along with their materializations and can run on their own; a table's hops run
+after the hops they require, in whatever order the step's hops were listed.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import dagster as dg
@@ -13,9 +15,11 @@ import pytest
 
 from sf_platform.assets.catalog import CrawlHop
 from sf_platform.assets.curated import CuratedHop
+from sf_platform.assets.hop import Hop, in_requires_order
 from sf_platform.assets.landing import OrganizeHop
 from sf_platform.assets.mysql import MySQLHop
 from sf_platform.assets.names import curated_key, glue_key, mysql_key, s3_key
+from sf_platform.assets.snowflake import SnowflakeHop
 from sf_platform.assets.tables import build_hop_assets
 from sf_platform.core.registry import parse_registry
 
@@ -149,3 +153,53 @@ def test_a_mysql_pool_of_one_keeps_the_tables_mysql_writes_from_overlapping(land
             assert second_start >= first_end  # one writer at a time
         assert instance.event_log_storage.get_concurrency_info("mysql").active_slot_count == 0
     assert all(len(_rows(mysql, t)) == 2000 for t in registry.tables)
+
+
+# ------------------------------------------------------------------------------------------ hop order
+
+
+def test_hops_are_ordered_by_what_they_require_whatever_order_they_are_listed_in():
+    hops = [OrganizeHop(REGISTRY), CrawlHop("g"), CuratedHop("g", "g_curated"), MySQLHop("g", "m"),
+            SnowflakeHop("g", "SF", "RAW")]
+    depth = {"organize": 0, "crawl": 1, "curated": 2, "mysql": 3, "snowflake": 3}  # the chain's levels
+    for listed in itertools.permutations(hops):
+        # the whole chain: by level; hops of one level (mysql, snowflake) as listed
+        assert in_requires_order(listed) == sorted(listed, key=lambda h: depth[h.name]), [h.name for h in listed]
+    for size in range(1, len(hops)):
+        for listed in itertools.permutations(hops, size):
+            ordered = in_requires_order(listed)
+            assert sorted(map(id, ordered)) == sorted(map(id, listed))
+            # each hop after those it requires of the listed ones (the others belong to another step),
+            # and a listing that already has that order kept as it is
+            assert _requires_met(ordered), [h.name for h in listed]
+            if _requires_met(listed):
+                assert ordered == list(listed), [h.name for h in listed]
+
+
+def _requires_met(hops) -> bool:
+    names = [h.name for h in hops]
+    return all(names.index(r) < i for i, h in enumerate(hops) for r in h.requires if r in names)
+
+
+def test_hops_that_require_each_other_are_a_definition_error():
+    class Ping(Hop):
+        name, requires = "ping", ("pong",)
+
+    class Pong(Hop):
+        name, requires = "pong", ("ping",)
+
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match="ping requires pong; pong requires ping"):
+        in_requires_order([Ping(), Pong(), OrganizeHop(REGISTRY)])
+
+
+def test_a_step_listing_its_hops_backwards_still_runs_each_table_through_all_of_them(landing, glue, mysql):
+    landing.put("ALPHA_202509011200.csv", b"id,name\n1,a1\n2,a2\n")
+    backwards = [*reversed(_loaders(glue, mysql)), CrawlHop(glue.database), OrganizeHop(REGISTRY)]
+    step = build_hop_assets("tables", backwards, REGISTRY)
+
+    result = dg.materialize([step], selection=_chain("alpha", glue, mysql),
+                            resources={"landing": landing, "glue": glue, "mysql": mysql})
+
+    assert result.success
+    assert [e.asset_key for e in result.get_asset_materialization_events()] == _chain("alpha", glue, mysql)
+    assert _rows(mysql, "alpha") == [(1, "a1"), (2, "a2")]
