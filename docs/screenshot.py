@@ -34,10 +34,10 @@ from sf_platform_tests.ui_support import (  # noqa: E402
 )
 
 WIDTH, HEIGHT = 1600, 1100
-# Groups shown open, each table a node: the chain up to the MySQL mirror. The other targets' groups
-# (snowflake, curated, exports) stay closed boxes: all open, the graph is three groups tall and its
+# Groups shown open, each table a node: the chain through the hub (curated) to the MySQL mirror. The
+# other groups (snowflake, exports) stay closed boxes: all open, the graph is three groups tall and its
 # names too small to read at README width.
-OPEN_GROUPS = [GROUPS[hop] for hop in ("landing", "organize", "crawl", "mysql")]
+OPEN_GROUPS = [GROUPS[hop] for hop in ("landing", "organize", "crawl", "curated", "mysql")]
 
 
 def main(output: Path) -> None:
