@@ -1,7 +1,7 @@
 """Reconciliation: rows in the files (catalog recordCount) = rows loaded + rows quarantined.
 
 recordCount counts every data record of the files, ragged rows (wrong number of fields) included:
-the loaders quarantine those, so they are on the right-hand side too."""
+curation quarantines those, so they are on the right-hand side too."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Typing rows: string record batches to the catalog's Arrow types, with the bad rows set aside.
 
-Every loader (MySQL, Snowflake) takes its rows through ``type_batch``, so "what counts as a valid
+Curation (the hub, the only hop that types rows) takes its rows through ``type_batch``, so "what counts as a valid
 value" is decided once. A batch is cast column by column in Arrow (vectorised); only when a cast fails
 are the offending rows looked for, column by column (patterns first, then bisection), and returned
 with the reason; they are never loaded.

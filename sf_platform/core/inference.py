@@ -6,11 +6,11 @@ text, where Glue gives up and loads the header as a data row -- and then profile
 file in bounded memory with pyarrow's streaming CSV reader and vectorised compute kernels, so each
 column's Glue type (bigint, int, double, decimal(p,s), boolean, date, timestamp or string) is decided
 from all of its values rather than a sample, with a human-readable reason; a type may leave out a small
-share of values that fit none (the table's ``type_tolerance``: the loaders quarantine those rows, and the
+share of values that fit none (the table's ``type_tolerance``: curation quarantines those rows, and the
 reason counts and names them -- see "Tolerant typing" below). Bad input never raises:
 empty files, ragged rows and undecodable bytes come back as per-file problems. It also merges the
 profiles of the files of one table (`merge_columns`, `widen`) and re-reads a file as all-string
-record batches for the loaders, ragged rows kept (`iter_string_blocks`). Pure Python and pyarrow only.
+record batches for curation, ragged rows kept (`iter_string_blocks`). Pure Python and pyarrow only.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class FileProfile:
     header_reason: str
     columns: tuple[ColumnProfile, ...]
     rows: int  # well-formed data rows (header, ragged and undecodable rows excluded)
-    bad_rows: int  # ragged rows (not profiled; the loaders quarantine them, recordCount counts them)
+    bad_rows: int  # ragged rows (not profiled; curation quarantines them, recordCount counts them)
     problems: tuple[str, ...]
     undecodable_rows: int = 0  # rows holding bytes not valid in the encoding (quarantined, counted too)
     unreadable: str = ""  # why the file could not be read at all ("" when it could): no rows, no columns
@@ -110,7 +110,7 @@ class FileProfile:
 
     @property
     def records(self) -> int:
-        """Data records: every row the loaders load or quarantine."""
+        """Data records: every row curation keeps or quarantines."""
         return self.rows + self.bad_rows + self.undecodable_rows
 
 
@@ -159,7 +159,7 @@ def detect_format(head: bytes, *, header: str = "auto", encoding: str = "") -> t
 
 
 def detect_layout(head: bytes, *, header: str = "auto", encoding: str = "") -> tuple[CsvFormat, tuple[str, ...]]:
-    """-> (format, the first row's fields) for a loader; raises UnreadableFile when the head is not text."""
+    """-> (format, the first row's fields) for curation; raises UnreadableFile when the head is not text."""
     sniff = _sniff(head, header, complete=None, encoding=encoding)
     if sniff.not_text:
         raise UnreadableFile(sniff.not_text)
@@ -769,7 +769,7 @@ class UndecodableRow:
 
 @dataclass(frozen=True)
 class StringBlock:
-    """One parsed block of a file, for the loaders.
+    """One parsed block of a file, for curation.
 
     Rows are numbered by data row: 1-based, the header not counted, every row counted, ragged or not;
     blank lines are not rows, and a quoted value spanning lines stays one row (so in a file without
@@ -796,7 +796,7 @@ class StringBlock:
 
 
 class _RaggedRows:
-    """pyarrow's invalid_row_handler for the loaders: ragged rows kept, numbered by data row. Needs a
+    """pyarrow's invalid_row_handler for curation: ragged rows kept, numbered by data row. Needs a
     reader without threads: only then does pyarrow number the rows (1-based, the header included)."""
 
     def __init__(self, header: bool, encoding: str) -> None:
@@ -999,9 +999,9 @@ def _rows_after(block: StringBlock, done: int) -> StringBlock | None:
 
 # Tolerant typing. A value that fits no type of a family (numeric, boolean, temporal) is a misfit of
 # that family; a column takes its family's type when misfits are at most the table's type_tolerance
-# share of its non-empty values, and the loaders quarantine the rows holding them (they type rows
+# share of its non-empty values, and curation quarantines the rows holding them (they type rows
 # against the catalog). Two rules keep that honest and cheap:
-# - a misfit the loaders would accept after all (" 12", "yes", "2024-01-01 10:00": conversion is more
+# - a misfit curation would accept after all (" 12", "yes", "2024-01-01 10:00": conversion is more
 #   lenient than inference) rules the family out, as strict inference always did, so that every counted
 #   misfit is a quarantined row and every value that is not quarantined fits the inferred type;
 # - a family whose misfits are more than half of the values seen is ruled out there and then, judged
@@ -1027,7 +1027,7 @@ class TypeCandidate:
     family: str
     type: str  # the narrowest type of the family holding every value that fits it ("" when none does)
     detail: str  # what those values are, e.g. "are integers in int32 range"
-    misfits: int = 0  # non-empty values that fit no type of the family (the loaders quarantine their rows)
+    misfits: int = 0  # non-empty values that fit no type of the family (curation quarantines their rows)
     examples: tuple[str, ...] = ()  # the first distinct misfits, in file order
     misfit_note: str = ""  # what the misfits are, e.g. "are not numbers", "are not real dates"
 
@@ -1104,7 +1104,7 @@ def _day_exists(days: pa.Array) -> pa.Array:
 
 
 def _accepted_anyway(misfits: pa.Array, glue_type: str) -> str | None:
-    """The first of ``misfits`` the loaders accept as ``glue_type`` after all (conversion trims spaces,
+    """The first of ``misfits`` curation accepts as ``glue_type`` after all (conversion trims spaces,
     reads yes/no and hh:mm), or None when they refuse every one: then each is a quarantined row."""
     batch = pa.RecordBatch.from_arrays([misfits], names=["value"])
     _, rejected = type_batch(batch, [TargetColumn("value", glue_type)], 0)
@@ -1218,7 +1218,7 @@ class _ColumnStats:
 
     def _check_family(self, family: str, column: pa.Array, before: int) -> None:
         """Count the block's misfits of ``family``, rule it out when they are most values and many
-        distinct ones (probing the first 64 first) or when the loaders would accept one after all, and
+        distinct ones (probing the first 64 first) or when curation would accept one after all, and
         learn the family's type from the values that fit."""
         book = self.misfits[family]
         counted = book.count
@@ -1441,7 +1441,7 @@ def _decide(
 
 
 def misfits(column: ColumnProfile) -> int:
-    """How many of a typed column's values fit no type of its family: the rows the loaders quarantine
+    """How many of a typed column's values fit no type of its family: the rows curation quarantines
     for it (0 for a string column)."""
     if column.type == "string":
         return 0
@@ -1592,7 +1592,7 @@ def _undecodable_problem(first: UndecodableRow, count: int, notes: ReadNotes, fm
     if notes.looks_like:
         text += f"; looks like {notes.looks_like} from there"
     rows = _plural(count, "row")
-    return f"{text} ({rows} with undecodable bytes, from data row {first.row}: the loaders quarantine them)"
+    return f"{text} ({rows} with undecodable bytes, from data row {first.row}: curation quarantines them)"
 
 
 def _line_of(row_text: str, head_text: str) -> int | None:
@@ -1611,7 +1611,7 @@ def _failed_read(exc: BaseException, rows: int, header: str) -> FileProfile:
 
 def _read_failure(exc: BaseException, rows: int) -> str:
     """Why a file could not be read to its end, after ``rows`` data records: in the words of
-    ``source_file.unreadable_reason``, the one home of these texts, so the crawl and the loaders word a
+    ``source_file.unreadable_reason``, the one home of these texts, so the crawl and curation word a
     failure the same way."""
     from .source_file import SourceReadError, unreadable_reason  # source_file imports this module
 

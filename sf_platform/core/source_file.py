@@ -1,17 +1,17 @@
 """Reading one source file for loading: its layout, and its rows as typed Arrow batches.
 
-Every loader (MySQL, Snowflake, curated) reads files through here, so a file's header is mapped to
+The crawl and curation, the only hops that read landed files, read them through here, so a file's header is mapped to
 catalog names one way, rows are decoded strictly one way (a row holding bytes that are not valid in the
 file's encoding is a rejected row, never loaded with replacement characters), and rows are validated
 against the catalog types one way (``conversion``). Streams are read once, in bounded memory; a row may
 be as long as ``SF_MAX_FIELD_BYTES`` in every hop.
 
-A read that fails is one of two things, decided here once for every loader:
+A read that fails is one of two things, decided here once for every reader:
 - the file's fault (bad gzip, not text, a row over the field limit, S3 refusing the object): a
   ``SourceReadError`` naming the key, with a reason worded by ``unreadable_reason`` (the crawl words a
-  truncated or corrupt gzip the same way); loaders report that file and load the others;
+  truncated or corrupt gzip the same way); curation reports that file and load the others;
 - not the file's (the connection reset, a timeout, throttling, a 5xx; ``core/transient.py`` decides): a
-  ``TransientReadError``, which loaders do not catch, so the table's step fails transiently and is
+  ``TransientReadError``, which curation and the crawl do not catch, so the table's step fails transiently and is
   retried (``assets/hop.py``) instead of the file being quarantined as unreadable until it changes.
 """
 
@@ -86,7 +86,7 @@ class SourceReadError(RuntimeError):
 
 class TransientReadError(RuntimeError):
     """A read of a source object that broke off for a reason that is not the file's (the connection,
-    throttling, a 5xx). Not a SourceReadError on purpose: loaders must not report or quarantine the file;
+    throttling, a 5xx). Not a SourceReadError on purpose: readers must not report or quarantine the file;
     the table's step fails and ``core/transient.py`` has it retried."""
 
     def __init__(self, key: str, reason: str):
@@ -151,7 +151,7 @@ class _KeyedBody(io.RawIOBase):
 def open_source(bucket, key: str, **get_args):
     """``key``'s body from the landing bucket (``bucket.open``), read errors naming the key; a GET that
     fails raises SourceReadError naming it too (TransientReadError when throttled, a 5xx, the network:
-    ``read_error``). For loaders that do not open objects themselves."""
+    ``read_error``). For readers that do not open objects themselves."""
     try:
         body = bucket.open(key, **get_args) if get_args else bucket.open(key)
     except (ClientError, BotoCoreError) as exc:

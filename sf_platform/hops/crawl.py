@@ -122,7 +122,7 @@ def crawl_table(
     report.header_reason = next(
         f.profile.header_reason for f in readable if f.profile.format.header == fmt.header
     )
-    # Ragged rows are records too: the loaders quarantine them, so recordCount = loaded + quarantined.
+    # Ragged rows are records too: curation quarantines them, so recordCount = loaded + quarantined.
     report.rows = sum(_records(f.profile) for f in readable)
     report.bad_rows = sum(f.profile.bad_rows for f in readable)
     report.undecodable_rows = sum(f.profile.undecodable_rows for f in readable)
@@ -137,7 +137,7 @@ def crawl_table(
 
 def _records(profile: FileProfile) -> int:
     """A file's data records: its well-formed, ragged and undecodable rows (header and blank lines not
-    counted): what the loaders load plus what they quarantine."""
+    counted): what curation keeps plus what it quarantines."""
     return profile.records
 
 
@@ -299,7 +299,7 @@ def _table_format(profiles: list[FileProfile]) -> CsvFormat:
 
 def _note_format_outliers(files: list[_File], fmt: CsvFormat, report: CrawlReport) -> None:
     """A table has one delimiter, header setting and encoding; a file that differs is read right by
-    the loaders (they sniff each file) but not by engines reading the catalog entry."""
+    curation (it sniffs each file) but not by engines reading the catalog entry."""
     for f in files:
         other = f.profile.format
         differs = []
