@@ -6,7 +6,7 @@ server, and the 1,200 one-row-file table of ``bench_runs.small_files``. Private 
 MariaDB database (SF_MYSQL_*, default 127.0.0.1:3306 root); all dropped/stopped at the end.
 
 Contenders, alternated round by round (ABBA: chain first in odd rounds, the limit first in even ones),
-each round on a fresh table (the objects copied server-side to a new prefix, so no crawl cache helps):
+each round on a fresh table (the objects uploaded again under a new prefix, so no crawl cache helps):
 
 - the limit: raw ``LOAD DATA LOCAL INFILE`` of the same CSV files from local disk into a table with the
   mirror's column types (one connection, one transaction);
@@ -16,7 +16,8 @@ each round on a fresh table (the objects copied server-side to a new prefix, so 
   start-up, which bench_runs measures). The organize hop is not in it: objects land under their table's
   prefix. In that process a counter on botocore's ``BaseClient._make_api_call`` counts every GetObject
   per source key and the bytes it returned, and a counter around ``core.inference.profile_stream``
-  counts typing (inference) passes per object; peak RSS is the child's VmHWM after each hop.
+  counts typing (inference) passes per object; peak RSS is the child's VmHWM after each hop, reset
+  between hops (/proc/self/clear_refs), so each hop's own peak is known; the chain's is the largest.
 
 Then, once: the Snowflake load from the hub (``hops.snowflake_load.load_table``, child process) vs
 ``executemany`` INSERT of --insert-rows rows and ``write_pandas`` of --pandas-rows rows (fakesnow's server
@@ -25,7 +26,7 @@ table through the same chain. The previous design's figures are read from bench/
 c9c841f (before the hub). Medians over rounds; /proc/loadavg before and after each measurement. Writes
 bench/results/bench_hub.json.
 
-    .venv/bin/python bench/bench_hub.py [--scale 1] [--parts 4] [--rounds 2]
+    .venv/bin/python bench/bench_hub.py [--scale 1] [--parts 4] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
 from bench_mysql import connection_settings, drop_database, server_info  # noqa: E402
-from measure import line, peak_rss_mb, rate, rss_mb, run_child  # noqa: E402
+from measure import line, peak_rss_mb, rate, reset_peak_rss, rss_mb, run_child  # noqa: E402
 
 BEFORE_HUB = "c9c841f"  # the last commit of the previous design's benchmark results
 SMALL_TABLE = "answer_log"
@@ -66,7 +67,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="TPC-H scale factor (1: 6,001,215 rows)")
     parser.add_argument("--parts", type=int, default=4, help="CSV objects lineitem is split into")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of the limit and the chain, alternated")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the limit and the chain, alternated")
     parser.add_argument("--insert-rows", type=int, default=2_000, help="rows for the executemany baseline")
     parser.add_argument("--pandas-rows", type=int, default=100_000, help="rows for the write_pandas baseline")
     parser.add_argument("--data", default="/tmp/sf_hub_bench_data", help="where tpchgen-cli writes (reused)")
@@ -137,15 +138,16 @@ def run_all(args, paths: list[Path], settings: dict) -> dict:
     glue.ensure_database(settings["curated_database"])
     mysql.ensure_database()
     figures: dict = {"server": server_info(mysql)}
-    for path in paths:  # a staging prefix no table reads; each round copies from it server-side
-        landing.upload_file(str(path), f"staging/{path.name}")
 
     chains, limits = [], []
     for number in range(1, args.rounds + 1):
         table = f"lineitem_r{number}"
+        # uploaded again, untimed (moto's CopyObject of a multipart upload keeps a checksum its new body
+        # does not match: botocore's FlexibleChecksumError on every read)
+        uploading = time.perf_counter()
         for path in paths:
-            landing.client().copy_object(Bucket=landing.bucket, Key=f"{table}/{path.name}",
-                                         CopySource={"Bucket": landing.bucket, "Key": f"staging/{path.name}"})
+            landing.upload_file(str(path), f"{table}/{path.name}")
+        print(f"upload {table}: {time.perf_counter() - uploading:.1f} s (untimed)")
         # round 1 starts with the chain: the limit's table takes the mirror's column types
         order = ("chain", "limit") if number % 2 else ("limit", "chain")
         for contender in order:
@@ -176,7 +178,7 @@ def chain(settings: dict, table: str) -> dict:
     result |= {"loadavg_before": before, "loadavg_after": loadavg()}
     line(f"chain S3 -> hub -> MySQL ({table})", rate(result["mysql_rows"], result["seconds"]["total"]),
          f"crawl {result['seconds']['crawl']:.1f} s, curate {result['seconds']['curate']:.1f} s, "
-         f"MySQL {result['seconds']['mysql']:.1f} s, peak RSS {result['peak_rss_mb']['total']:.0f} MB")
+         f"MySQL {result['seconds']['mysql']:.1f} s, peak RSS by hop {result['peak_rss_mb']}")
     return result
 
 
@@ -289,10 +291,15 @@ def child_chain(job: dict) -> int:
     started = time.perf_counter()
     crawled = crawl_table(landing, glue, table, config)
     seconds["crawl"], peak["crawl"] = time.perf_counter() - started, peak_rss_mb()
+    reset_peak_rss()  # each hop's own peak (what it holds on top of what the hops before it left)
+    if crawled.unreadable or crawled.rows == 0:
+        sys.exit(f"{table}: crawl {crawled.action}, {crawled.rows} rows, unreadable {crawled.unreadable}, "
+                 f"problems {crawled.problems}, notes {crawled.notes}")
     counters.stage = "curate"
     mark = time.perf_counter()
     curated = curate_table(landing, glue, table, config, curated_database=settings["curated_database"])
     seconds["curate"], peak["curate"] = time.perf_counter() - mark, peak_rss_mb()
+    reset_peak_rss()
     if curated.problems or crawled.rows != curated.rows:
         sys.exit(f"{table}: crawl {crawled.rows} rows, curate {curated.rows} rows, problems {curated.problems}")
     counters.stage = "mysql"
@@ -300,7 +307,8 @@ def child_chain(job: dict) -> int:
     mirrored = mirror_table(Hub(landing, glue, settings["curated_database"]), glue, mysql, table, config)
     seconds["mysql"] = time.perf_counter() - mark
     seconds["total"] = time.perf_counter() - started
-    peak["mysql"] = peak["total"] = peak_rss_mb()
+    peak["mysql"] = peak_rss_mb()
+    peak["total"] = max(peak["crawl"], peak["curate"], peak["mysql"])
     applied = mirrored.applied
     if applied.rows != curated.rows:
         sys.exit(f"{table}: MySQL has {applied.rows} rows, the hub {curated.rows}")
@@ -438,6 +446,7 @@ def report(figures: dict) -> int:
     chain_rate = statistics.median(c["rows_per_s"] for c in chains)
     limit_rate = statistics.median(x["rows_per_s"] for x in limits)
     snow = figures["snowflake"]
+    mysql_rate = statistics.median(c["mysql_rows"] / c["seconds"]["mysql"] for c in chains)
     ratios = {"chain_vs_limit": round(chain_rate / limit_rate, 2),
               "snowflake_vs_executemany": round(snow["load_from_hub"]["rows_per_s"]
                                                 / snow["executemany_insert"]["rows_per_s"], 1)}
@@ -447,6 +456,8 @@ def report(figures: dict) -> int:
     big, small = chains[0], figures["small_files"]
     measured = {
         "chain_rows_per_s_median": chain_rate, "limit_rows_per_s_median": limit_rate,
+        "mysql_load_alone_vs_limit": round(mysql_rate / limit_rate, 2),  # the hub -> MySQL hop only
+        "peak_rss_mb_by_hop_lineitem": {h: max(c["peak_rss_mb"][h] for c in chains) for h in ("crawl", "curate", "mysql")},
         "reads_per_object_max": max(big["reads"]["gets"]["max"], small["reads"]["gets"]["max"]),
         "typing_passes_per_object_max": max(big["reads"]["typing_passes"]["max"],
                                             small["reads"]["typing_passes"]["max"]),

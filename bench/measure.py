@@ -1,4 +1,5 @@
-"""Helpers the benchmarks share: a CSV's first rows, this process's memory, rows/s figures, a hop run in
+"""Helpers the benchmarks share: a CSV's first rows, this process's memory (now, peak, peak reset), rows/s
+figures, a hop run in
 a child process, and the landing bucket and Glue catalog of a benchmark's settings."""
 
 from __future__ import annotations
@@ -28,6 +29,13 @@ def rss_mb() -> float:
 def peak_rss_mb() -> float:
     """This process's peak resident memory so far (Linux)."""
     return _status_mb("VmHWM:")
+
+
+def reset_peak_rss() -> None:
+    """Start this process's peak resident memory again from its resident memory now (Linux: writing 5 to
+    /proc/self/clear_refs resets VmHWM), so the next ``peak_rss_mb`` is the peak of what ran since."""
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
 
 
 def _status_mb(field: str) -> float:
