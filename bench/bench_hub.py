@@ -287,11 +287,12 @@ def child_chain(job: dict) -> int:
     landing, glue, mysql = resources(settings)
     config = table_config(table)
     objects = {o.key: o.size for o in landing.source_objects(f"{table}/")}
-    seconds, peak = {}, {"before": rss_mb()}
+    seconds, peak, carried = {}, {"before": rss_mb()}, {"crawl": rss_mb()}
     started = time.perf_counter()
     crawled = crawl_table(landing, glue, table, config)
     seconds["crawl"], peak["crawl"] = time.perf_counter() - started, peak_rss_mb()
-    reset_peak_rss()  # each hop's own peak (what it holds on top of what the hops before it left)
+    reset_peak_rss()  # each hop's own peak (it includes what the hops before it left resident: carried)
+    carried["curate"] = rss_mb()
     if crawled.unreadable or crawled.rows == 0:
         sys.exit(f"{table}: crawl {crawled.action}, {crawled.rows} rows, unreadable {crawled.unreadable}, "
                  f"problems {crawled.problems}, notes {crawled.notes}")
@@ -300,6 +301,7 @@ def child_chain(job: dict) -> int:
     curated = curate_table(landing, glue, table, config, curated_database=settings["curated_database"])
     seconds["curate"], peak["curate"] = time.perf_counter() - mark, peak_rss_mb()
     reset_peak_rss()
+    carried["mysql"] = rss_mb()
     if curated.problems or crawled.rows != curated.rows:
         sys.exit(f"{table}: crawl {crawled.rows} rows, curate {curated.rows} rows, problems {curated.problems}")
     counters.stage = "mysql"
@@ -315,6 +317,7 @@ def child_chain(job: dict) -> int:
     print(json.dumps({
         "table": table, "seconds": {k: round(v, 2) for k, v in seconds.items()},
         "rows_per_s": round(applied.rows / seconds["total"]), "peak_rss_mb": peak,
+        "rss_at_hop_start_mb": carried,
         "crawl_rows": crawled.rows, "hub_rows": curated.rows, "mysql_rows": applied.rows,
         "rows_quarantined": curated.rows_quarantined, "raw_bytes": curated.raw_bytes,
         "curated_bytes": curated.curated_bytes, "data_files": curated.files,
