@@ -8,6 +8,7 @@ import gzip
 import io
 import itertools
 import json
+import time
 from fractions import Fraction
 
 import pyarrow as pa
@@ -678,6 +679,33 @@ def test_iter_string_blocks_yields_several_bounded_blocks():
     assert sum(b.batch.num_rows for b in blocks) == 5000
     assert blocks[-1].batch.column(0)[-1].as_py() == "4999"
     assert [b.first_row for b in blocks] == list(itertools.accumulate([1] + [b.rows for b in blocks[:-1]]))
+
+
+class Metered(io.BytesIO):
+    """A file that remembers how far it has been read."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.read_up_to = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        piece = super().read(size)
+        self.read_up_to = self.tell()
+        return piece
+
+
+def test_iter_string_blocks_reads_only_a_few_blocks_ahead_of_the_caller():
+    # pyarrow's background reader would queue up to 32 blocks of the file: memory grew with the file.
+    block = 1 << 14
+    data = csv_bytes([[str(i), "x" * 50] for i in range(40_000)])  # ~2.3 MB: ~140 blocks
+    stream = Metered(data)
+    blocks = iter_string_blocks(stream, PLAIN, ["n", "s"], block_size=block)
+    rows = next(blocks).rows
+    time.sleep(0.3)  # time enough for an unbounded reader to run far ahead
+    assert stream.read_up_to <= 8 * block
+    rows += sum(b.rows for b in blocks)
+    assert rows == 40_000
+    assert stream.read_up_to == len(data)
 
 
 # --------------------------------------------------------------------------- several files
