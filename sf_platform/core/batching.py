@@ -57,3 +57,9 @@ def group_by(items: Sequence[T], key: Callable[[T], K]) -> list[list[T]]:
     for item in items:
         groups.setdefault(key(item), []).append(item)
     return list(groups.values())
+
+
+def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    """``items`` in consecutive slices of at most ``size``: one statement or request each (a statement's
+    parameters and an API call's entries are bounded)."""
+    return [items[i : i + size] for i in range(0, len(items), size)]

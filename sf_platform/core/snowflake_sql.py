@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from . import batching
 from .ddl import SOURCE_KEY_COLUMN, ColumnSpec
 from .export_catalog import glue_type
 from .identifiers import quote_snowflake, snowflake_name
@@ -245,7 +246,8 @@ def delete_by_keys(table_ref: str, key_column: str, keys: Sequence[str], *, tabl
 
 
 def chunks(items: Sequence, size: int = MAX_KEYS_PER_STATEMENT) -> list[Sequence]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+    """``batching.chunks`` with Snowflake's keys-per-statement default."""
+    return batching.chunks(items, size)
 
 
 # ---- the per-table lock

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pymysql
 
-from sf_platform.core import ddl, mysql_sql
+from sf_platform.core import batching, ddl, mysql_sql
 from sf_platform.core import types as glue_types
 from sf_platform.core.conversion import mysql_ready
 from sf_platform.core.ledger import source_id
@@ -133,8 +133,7 @@ class MySQLSink:
         deleted = 0
         ids = sorted({source_id(k) for k in keys})
         with self.conn.cursor() as cur:
-            for start in range(0, len(ids), mysql_sql.DELETE_IDS_PER_STATEMENT):
-                part = ids[start : start + mysql_sql.DELETE_IDS_PER_STATEMENT]
+            for part in batching.chunks(ids, mysql_sql.DELETE_IDS_PER_STATEMENT):
                 cur.execute(mysql_sql.delete_source_ids(self.database, self.table, len(part)), part)
                 deleted += cur.rowcount
         self._deleted += deleted

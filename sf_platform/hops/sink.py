@@ -28,7 +28,7 @@ its SQL. Keep this protocol stable: the MySQL and Snowflake sinks both implement
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -143,11 +143,3 @@ def apply_changes(hub: ChangeSource, table: str, sink: Sink, *, full_refresh: bo
 
 def _nothing_to_do(changes: HubChanges, loaded: int | None) -> bool:
     return changes.snapshot_id == loaded and not changes.removed_keys and not changes.rows
-
-
-def chunked(keys: Collection[str], size: int) -> Iterator[list[str]]:
-    """``keys`` sorted, in lists of at most ``size``: one DELETE statement each (a statement's
-    parameters are bounded; sorting keeps runs reproducible)."""
-    ordered = sorted(keys)
-    for start in range(0, len(ordered), size):
-        yield ordered[start : start + size]

@@ -30,6 +30,7 @@ from botocore.utils import parse_timestamp as botocore_parse_timestamp
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
+from sf_platform.core import batching
 from sf_platform.core.ledger import SourceObject, normalize_etag
 
 MULTIPART_COPY_THRESHOLD = 5 * 1024**3  # CopyObject's limit; larger objects need UploadPartCopy
@@ -499,7 +500,7 @@ class GlueCatalog(AwsServiceResource):
     ) -> list[str]:
         """BatchCreatePartition in chunks of 100 (the API limit); returns error messages, if any."""
         errors = []
-        for chunk in _chunks(list(inputs), 100):
+        for chunk in batching.chunks(list(inputs), 100):
             result = self.client().batch_create_partition(
                 DatabaseName=database or self.database, TableName=name, PartitionInputList=chunk
             )
@@ -513,7 +514,7 @@ class GlueCatalog(AwsServiceResource):
         returns error messages, if any."""
         errors = []
         entries = [{"PartitionValueList": list(p["Values"]), "PartitionInput": dict(p)} for p in inputs]
-        for chunk in _chunks(entries, 100):
+        for chunk in batching.chunks(entries, 100):
             result = self.client().batch_update_partition(
                 DatabaseName=database or self.database, TableName=name, Entries=chunk
             )
@@ -523,12 +524,9 @@ class GlueCatalog(AwsServiceResource):
     def delete_partitions(
         self, name: str, values: Sequence[Sequence[str]], database: str | None = None
     ) -> None:
-        for chunk in _chunks([{"Values": list(v)} for v in values], 25):
+        for chunk in batching.chunks([{"Values": list(v)} for v in values], 25):
             self.client().batch_delete_partition(
                 DatabaseName=database or self.database, TableName=name, PartitionsToDelete=chunk
             )
 
 
-def _chunks(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sf_platform.core.batching import batches, group_by
+from sf_platform.core.batching import batches, chunks, group_by
 from sf_platform.core.ledger import SourceObject
 
 
@@ -58,3 +58,11 @@ def test_every_object_once_in_order_and_within_the_limits(sizes, max_objects, ma
 
 def test_group_by_keeps_first_seen_order():
     assert group_by(["b1", "a1", "b2", "c1", "a2"], key=lambda s: s[0]) == [["b1", "b2"], ["a1", "a2"], ["c1"]]
+
+
+@given(st.lists(st.integers(), max_size=60), st.integers(min_value=1, max_value=17))
+def test_chunks_cover_the_items_in_order_each_at_most_size(items, size):
+    parts = chunks(items, size)
+    assert [x for part in parts for x in part] == items
+    assert all(1 <= len(part) <= size for part in parts)
+    assert len(parts) == -(-len(items) // size)
