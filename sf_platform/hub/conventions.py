@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
+from sf_platform import settings
 from sf_platform.core import types
 from sf_platform.core.catalog import CatalogColumn
 from sf_platform.core.columnar import BOOKKEEPING, CURATED_ROOT, curated_database, curated_prefix
@@ -49,18 +50,15 @@ def hub_columns(entry: dict) -> list[CatalogColumn]:
 
 
 # ------------------------------------------------------------------------------------------ tuning
-# Environment settings of the hub writer (defaults in brackets): SF_HUB_TARGET_FILE_MB [128] Parquet bytes
-# per data file; SF_HUB_SNAPSHOT_RETENTION_HOURS [168] how long old snapshots stay readable (a target that
-# loaded an expired one reloads in full); SF_HUB_ORPHAN_AGE_HOURS [72] files no snapshot references are
-# deleted once this old (younger ones may belong to a commit in flight).
+# Settings of the hub writer (defaults and meaning in ``settings.VARIABLES``): SF_HUB_TARGET_FILE_MB
+# Parquet bytes per data file; SF_HUB_SNAPSHOT_RETENTION_HOURS how long old snapshots stay readable (a
+# target that loaded an expired one reloads in full); SF_HUB_ORPHAN_AGE_HOURS files no snapshot
+# references are deleted once this old (younger ones may belong to a commit in flight).
 
 
-def _positive(name: str, default: float) -> float:
-    import os
-
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
+def _positive(name: str) -> float:
+    """A positive number from the setting ``name`` (its default in ``settings.VARIABLES``)."""
+    raw = settings.get(name).strip()
     try:
         value = float(raw)
     except ValueError:
@@ -71,12 +69,12 @@ def _positive(name: str, default: float) -> float:
 
 
 def target_file_bytes() -> int:
-    return int(_positive("SF_HUB_TARGET_FILE_MB", 128) * 1024**2)
+    return int(_positive("SF_HUB_TARGET_FILE_MB") * 1024**2)
 
 
 def snapshot_retention_hours() -> float:
-    return _positive("SF_HUB_SNAPSHOT_RETENTION_HOURS", 7 * 24)
+    return _positive("SF_HUB_SNAPSHOT_RETENTION_HOURS")
 
 
 def orphan_age_hours() -> float:
-    return _positive("SF_HUB_ORPHAN_AGE_HOURS", 72)
+    return _positive("SF_HUB_ORPHAN_AGE_HOURS")
