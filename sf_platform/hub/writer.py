@@ -198,10 +198,10 @@ def partition_of(table: Table, data_file: DataFile) -> tuple:
 
 
 def read_file(table: Table, data_file: DataFile):
-    """The rows of one data file in the table's current schema, batch by batch."""
-    from pyiceberg.expressions import AlwaysTrue
-    from pyiceberg.io.pyarrow import ArrowScan
-    from pyiceberg.table import FileScanTask
+    """The rows of one data file in the table's current schema, batch by batch, through the hub's one
+    data-file reader (``hub.stream``: a row group at a time; pyiceberg's ArrowScan would hold the whole
+    file)."""
+    from sf_platform.hub.changes import plain_schema
+    from sf_platform.hub.stream import read_batches
 
-    scan = ArrowScan(table.metadata, table.io, table.schema(), AlwaysTrue())
-    yield from scan.to_record_batches([FileScanTask(data_file)])
+    yield from read_batches(table, data_file, plain_schema(table))
