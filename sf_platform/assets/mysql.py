@@ -10,10 +10,10 @@ import dagster as dg
 from sf_platform.assets.hop import Hop, Outcome, TableRun, check_result
 from sf_platform.assets.metadata import table_metadata, throughput
 from sf_platform.assets.names import curated_key, mysql_key
-from sf_platform.checks.reconcile import ROWS_RECONCILE
-from sf_platform.core import ddl, drift, mysql_sql
+from sf_platform.checks.reconcile import ROWS_RECONCILE, reconcile_with_hub
+from sf_platform.core import ddl, drift
 from sf_platform.core.registry import TableConfig
-from sf_platform.hops.inspect import mysql_columns
+from sf_platform.hops.inspect import mysql_columns, mysql_loaded_snapshot_and_rows
 from sf_platform.hops.mysql_mirror import MirrorReport, mirror_columns, mirror_table
 
 MATCHES_CATALOG = "mysql_matches_catalog"
@@ -88,46 +88,12 @@ class MySQLHop(Hop):
     def _reconcile(self, run: TableRun, key: dg.AssetKey) -> dg.AssetCheckResult:
         """MySQL rows (COUNT(*)) = the hub's total-records at the snapshot in MySQL's ledger."""
         r = run.resources
-        loaded, rows = _loaded_snapshot_and_rows(r.mysql, run.table)
-        hub_table = self.hub(r).load(run.table)
-        snapshot = hub_table.metadata.snapshot_by_id(loaded) if (hub_table is not None and loaded is not None) else None
-        metadata = {"snapshot_id": str(loaded or ""), "rows_in_mysql": rows}
-        if loaded is not None and snapshot is None:
-            return dg.AssetCheckResult(
-                asset_key=key, check_name=ROWS_RECONCILE, passed=False, severity=dg.AssetCheckSeverity.WARN,
-                metadata=metadata,
-                description=f"snapshot {loaded} MySQL loaded is no longer in the hub's metadata: cannot compare",
-            )
-        hub_rows = int((snapshot.summary or {}).get("total-records", 0)) if snapshot is not None else 0
-        metadata |= {"rows_in_hub": hub_rows, "difference": hub_rows - rows,
-                     "rule": "MySQL rows = hub total-records at the loaded snapshot"}
-        if rows != hub_rows:
-            return dg.AssetCheckResult(
-                asset_key=key, check_name=ROWS_RECONCILE, passed=False, severity=dg.AssetCheckSeverity.ERROR,
-                metadata=metadata,
-                description=f"{rows:,} rows in MySQL vs {hub_rows:,} in the hub at snapshot {loaded} ({rows - hub_rows:+,})",
-            )
-        return dg.AssetCheckResult(asset_key=key, check_name=ROWS_RECONCILE, passed=True, metadata=metadata,
-                                   description=f"{rows:,} rows, as in the hub at snapshot {loaded}")
-
-
-def _loaded_snapshot_and_rows(mysql, table: str) -> tuple[int | None, int]:
-    """(the snapshot MySQL's ledger records, rows in the table), read in one transaction so they agree."""
-    with mysql.connect() as conn, conn.cursor() as cur:
-        cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
-        cur.execute(mysql_sql.TABLE_EXISTS, (mysql.database, table))
-        if not cur.fetchone()[0]:
-            return None, 0
-        cur.execute(mysql_sql.TABLE_EXISTS, (mysql.database, mysql_sql.SNAPSHOT_LEDGER_TABLE))
-        loaded = None
-        if cur.fetchone()[0]:
-            cur.execute(mysql_sql.read_snapshot(mysql.database), (table,))
-            row = cur.fetchone()
-            loaded = int(row[0]) if row and row[0] is not None else None
-        cur.execute(mysql_sql.count_rows(mysql.database, table))
-        rows = int(cur.fetchone()[0])
-        conn.commit()
-        return loaded, rows
+        loaded, rows = mysql_loaded_snapshot_and_rows(r.mysql, run.table)
+        hub = self.hub(r)
+        return reconcile_with_hub(
+            key, "MySQL", rows, loaded, hub.rows_at(run.table, loaded) if loaded is not None else None,
+            loaded=loaded is not None, hub_rows_now=0 if loaded is not None else hub.rows_now(run.table),
+        )
 
 
 def mirror_metadata(report: MirrorReport) -> dict:

@@ -10,7 +10,7 @@ import dagster as dg
 from sf_platform.assets.hop import Hop, Outcome, TableRun, check_result
 from sf_platform.assets.metadata import table_metadata, throughput
 from sf_platform.assets.names import curated_key, snowflake_key
-from sf_platform.checks.reconcile import ROWS_RECONCILE
+from sf_platform.checks.reconcile import ROWS_RECONCILE, reconcile_with_hub
 from sf_platform.core import ddl, drift
 from sf_platform.core.catalog import columns_of, partition_keys_of
 from sf_platform.core.identifiers import snowflake_name
@@ -91,38 +91,17 @@ class SnowflakeHop(Hop):
         return results
 
     def _reconcile(self, run: TableRun, conn, key: dg.AssetKey) -> dg.AssetCheckResult:
-        from sf_platform.hops.snowflake_load import hub_rows_at, loaded_state
+        from sf_platform.hops.snowflake_load import loaded_state
         from sf_platform.hub.catalog import Hub
 
         state = loaded_state(conn, self.database, self.schema, run.table)
         hub = Hub(run.resources.landing, run.resources.glue)
-        hub_rows = hub_rows_at(hub, run.table, state.snapshot_id) if state.loaded else None
-        merged = run.config.snowflake.write_mode == "merge"
-        return reconcile_with_hub(key, state.rows, state.loaded, state.snapshot_id, hub_rows, merged=merged)
-
-
-def reconcile_with_hub(key: dg.AssetKey, rows: int, loaded: bool, snapshot_id: int | None, hub_rows: int | None,
-                       *, merged: bool) -> dg.AssetCheckResult:
-    """Snowflake's rows against the hub's ``total-records`` at the snapshot Snowflake holds (``hub_rows``;
-    None: that snapshot is no longer in the hub's metadata). A merge table keeps one row per key, so it
-    may hold fewer rows, never more."""
-    rule = "rows <= hub rows at the snapshot (merge on keys)" if merged else "rows = hub rows at the snapshot"
-    metadata = {"rows_in_target": rows, "snapshot_id": str(snapshot_id), "rule": rule}
-    common = {"asset_key": key, "check_name": ROWS_RECONCILE}
-    if not loaded:
-        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR, metadata=metadata, **common,
-                                   description="never loaded from the hub: no snapshot in the ledger")
-    if hub_rows is None:
-        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, metadata=metadata, **common,
-                                   description=f"snapshot {snapshot_id} is no longer in the hub's metadata (expired): "
-                                               "the next load rebuilds the table")
-    metadata |= {"rows_in_hub": hub_rows, "difference": hub_rows - rows}
-    if rows > hub_rows if merged else rows != hub_rows:
-        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR, metadata=metadata, **common,
-                                   description=f"{rows:,} rows vs {hub_rows:,} in the hub at snapshot {snapshot_id} "
-                                               f"({rows - hub_rows:+,})")
-    return dg.AssetCheckResult(passed=True, metadata=metadata, **common,
-                               description=f"{rows:,} rows, as the hub at snapshot {snapshot_id}")
+        return reconcile_with_hub(
+            key, "Snowflake", state.rows, state.snapshot_id,
+            hub.rows_at(run.table, state.snapshot_id) if state.loaded else None,
+            loaded=state.loaded, hub_rows_now=0 if state.loaded else hub.rows_now(run.table),
+            merged=run.config.snowflake.write_mode == "merge",
+        )
 
 
 def _expected_specs(entry) -> list[ddl.ColumnSpec]:

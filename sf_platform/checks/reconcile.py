@@ -55,3 +55,40 @@ def record_count(glue, table: str) -> tuple[int, int]:
     entry = glue.get_table(table)
     params = (entry or {}).get("Parameters") or {}
     return int(params.get("recordCount", 0)), int(params.get(P_RAGGED_ROWS, 0))
+
+
+def reconcile_with_hub(
+    key: dg.AssetKey,
+    target: str,
+    rows: int,
+    snapshot_id: int | None,
+    hub_rows: int | None,
+    *,
+    loaded: bool,
+    hub_rows_now: int = 0,
+    merged: bool = False,
+) -> dg.AssetCheckResult:
+    """A target of the hub (MySQL, Snowflake): its ``rows`` = the hub's ``total-records`` at the
+    snapshot its ledger records (``hub_rows``; None: that snapshot expired from the hub's metadata). A
+    merge table keeps one row per key, so it may hold fewer rows, never more. ``loaded`` False (no ledger
+    row): passes only when the target and the hub (``hub_rows_now``) are both empty."""
+    rule = "rows <= hub rows at the snapshot (merge on keys)" if merged else "rows = hub rows at the snapshot"
+    metadata = {"rows_in_target": rows, "snapshot_id": str(snapshot_id or ""), "rule": rule}
+    common = {"asset_key": key, "check_name": ROWS_RECONCILE}
+    if not loaded:
+        if rows == 0 and hub_rows_now == 0:
+            return dg.AssetCheckResult(passed=True, metadata=metadata, **common,
+                                       description=f"{target} and the hub are both empty")
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR, metadata=metadata, **common,
+                                   description=f"{target} was never loaded from the hub ({hub_rows_now:,} rows there)")
+    if hub_rows is None:
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, metadata=metadata, **common,
+                                   description=f"snapshot {snapshot_id} {target} holds is no longer in the hub's "
+                                               "metadata (expired): the next load rebuilds the table")
+    metadata |= {"rows_in_hub": hub_rows, "difference": hub_rows - rows}
+    if rows > hub_rows if merged else rows != hub_rows:
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR, metadata=metadata, **common,
+                                   description=f"{rows:,} rows in {target} vs {hub_rows:,} in the hub at snapshot "
+                                               f"{snapshot_id} ({rows - hub_rows:+,})")
+    return dg.AssetCheckResult(passed=True, metadata=metadata, **common,
+                               description=f"{rows:,} rows, as in the hub at snapshot {snapshot_id}")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from sf_platform.core import mysql_sql
 from sf_platform.core.identifiers import quote_snowflake, snowflake_name
 from sf_platform.resources.mysql import MySQLResource
 
@@ -15,6 +16,26 @@ def mysql_columns(mysql: MySQLResource, table: str) -> dict[str, str]:
         (mysql.database, table),
     )
     return {name: str(ctype) for name, ctype in rows}
+
+
+def mysql_loaded_snapshot_and_rows(mysql: MySQLResource, table: str) -> tuple[int | None, int]:
+    """(the hub snapshot MySQL's ledger records for ``table`` or None, rows in the table), read in one
+    transaction so they agree."""
+    with mysql.connect() as conn, conn.cursor() as cur:
+        cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        cur.execute(mysql_sql.TABLE_EXISTS, (mysql.database, table))
+        if not cur.fetchone()[0]:
+            return None, 0
+        cur.execute(mysql_sql.TABLE_EXISTS, (mysql.database, mysql_sql.SNAPSHOT_LEDGER_TABLE))
+        loaded = None
+        if cur.fetchone()[0]:
+            cur.execute(mysql_sql.read_snapshot(mysql.database), (table,))
+            row = cur.fetchone()
+            loaded = int(row[0]) if row and row[0] is not None else None
+        cur.execute(mysql_sql.count_rows(mysql.database, table))
+        rows = int(cur.fetchone()[0])
+        conn.commit()
+        return loaded, rows
 
 
 def snowflake_columns(conn, database: str, schema: str, table: str) -> dict[str, str]:

@@ -442,9 +442,5 @@ def loaded_state(connection, database: str, schema: str, table: str) -> LoadedSt
 
 
 def hub_rows_at(hub: Hub, table: str, snapshot_id: int | None) -> int | None:
-    """The hub table's rows at ``snapshot_id`` (its summary's ``total-records``; 0 for no snapshot);
-    None when that snapshot is no longer in the table's metadata (expired)."""
-    if snapshot_id is None:
-        return 0
-    snapshot = hub.require(table).snapshot_by_id(snapshot_id)
-    return None if snapshot is None or snapshot.summary is None else int(snapshot.summary["total-records"])
+    """``Hub.rows_at``: the hub table's rows at the snapshot a target holds."""
+    return hub.rows_at(table, snapshot_id)

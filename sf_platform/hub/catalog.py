@@ -90,6 +90,20 @@ class Hub:
 
     # -------------------------------------------------------------------------------------- reader
 
+    def rows_at(self, table: str, snapshot_id: int | None) -> int | None:
+        """The hub table's rows at ``snapshot_id`` (its summary's ``total-records``; 0 for no snapshot);
+        None when that snapshot is no longer in the table's metadata (expired)."""
+        if snapshot_id is None:
+            return 0
+        snapshot = self.require(table).snapshot_by_id(snapshot_id)
+        return None if snapshot is None or snapshot.summary is None else int(snapshot.summary["total-records"])
+
+    def rows_now(self, table: str) -> int:
+        """The hub table's rows at its current snapshot (0: not curated yet, or nothing committed)."""
+        found = self.load(table)
+        snapshot = found.current_snapshot() if found is not None else None
+        return int((snapshot.summary or {}).get("total-records", 0)) if snapshot is not None else 0
+
     def current_snapshot_id(self, table: str) -> int | None:
         """The id of the hub table's current snapshot (None: no rows were ever committed)."""
         snapshot = self.require(table).current_snapshot()

@@ -172,7 +172,7 @@ def _assert_mysql_holds_the_hub(result, mysql, rows: int) -> None:
     """MySQL's rows_reconcile: its rows = the hub's at the snapshot it loaded."""
     reconciled = _checks(result)[(mysql_key(mysql.database, TABLE), "rows_reconcile")]
     assert reconciled.passed, reconciled.description
-    assert reconciled.metadata["rows_in_mysql"].value == reconciled.metadata["rows_in_hub"].value == rows
+    assert reconciled.metadata["rows_in_target"].value == reconciled.metadata["rows_in_hub"].value == rows
 
 
 def _assert_snowflake_holds_the_hub(result, database: str, schema: str, rows: int) -> None:

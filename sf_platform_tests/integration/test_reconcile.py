@@ -31,7 +31,7 @@ def _run(landing, glue, mysql, table: str) -> dg.AssetCheckEvaluation:
     assert set(checks) == {curated_key(table), mysql_key(mysql.database, table)}
     in_mysql = checks[mysql_key(mysql.database, table)]
     metadata = {k: v.value for k, v in in_mysql.metadata.items()}
-    assert in_mysql.passed and metadata["rows_in_mysql"] == metadata["rows_in_hub"]
+    assert in_mysql.passed and metadata["rows_in_target"] == metadata["rows_in_hub"]
     return checks[curated_key(table)]
 
 

@@ -114,7 +114,7 @@ def test_a_few_malformed_integers_are_quarantined_and_the_column_stays_an_intege
     }
     for e in checks:
         if e.asset_key == mysql_key(mysql.database, TABLE):  # MySQL reconciles with the hub it loads from
-            assert e.passed and e.metadata["rows_in_mysql"].value == e.metadata["rows_in_hub"].value == 997
+            assert e.passed and e.metadata["rows_in_target"].value == e.metadata["rows_in_hub"].value == 997
             continue
         if e.asset_key == snowflake_key(database, schema, TABLE):  # so does Snowflake
             assert e.passed and e.metadata["rows_in_target"].value == e.metadata["rows_in_hub"].value == 997
